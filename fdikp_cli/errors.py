@@ -1,0 +1,33 @@
+"""Typed exceptions of the library. The CLI turns them into one-line messages and exit codes."""
+
+
+class FdikpError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class WeightsError(FdikpError):
+    """A weights file is missing, truncated, foreign, or does not fit the model."""
+
+
+class ImageReadError(FdikpError):
+    """An input image cannot be read (corrupt, truncated, not an image, too large)."""
+
+
+class ImageWriteError(FdikpError):
+    """An output image cannot be written."""
+
+
+class DatasetError(FdikpError):
+    """A dataset folder is missing, empty, or its pairs do not match."""
+
+
+class ConfigError(FdikpError):
+    """A configuration value or file is invalid."""
+
+
+class LpipsWeightsMissing(FdikpError):
+    """LPIPS weights cannot be found or downloaded."""
+
+
+class TrainingDiverged(FdikpError):
+    """The training loss became NaN or infinite."""
