@@ -1,0 +1,49 @@
+"""The `fdikp` Typer application: registers one command per module.
+
+Command modules import torch lazily (inside the command function), so `fdikp --help`
+and `fdikp --version` stay instant.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from fdikp_cli import __version__
+from fdikp_cli.cli import deblur, evaluate, export, info, synth, train
+
+app = typer.Typer(
+    name="fdikp",
+    help="Make defocused photographs sharp (FDIKP: Frequency-Driven Inverse Kernel Prediction).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"fdikp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """fdikp: single-image defocus deblurring."""
+
+
+app.command("deblur")(deblur.deblur_command)
+app.command("evaluate")(evaluate.evaluate_command)
+app.command("train")(train.train_command)
+app.command("export")(export.export_command)
+app.command("synth")(synth.synth_command)
+app.command("info")(info.info_command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Inference: running the model on images of any size (device, precision, tiling)."""

@@ -1,0 +1,164 @@
+"""Weights files: safetensors only, with the model configuration and provenance in metadata.
+
+Metadata keys (all strings, as safetensors requires):
+    "format": "fdikp-weights", "format_version": "1", "config": FDIKPConfig JSON,
+    "provenance": JSON object (training data, steps, date, hardware, metrics...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fdikp_cli.errors import ConfigError, WeightsError
+from fdikp_cli.model import FDIKP, FDIKPConfig
+
+FORMAT_NAME = "fdikp-weights"
+FORMAT_VERSION = "1"
+DEFAULT_WEIGHTS_NAME = "fdikp_default.safetensors"
+
+
+def default_weights_path() -> Path:
+    """The shipped weights: $FDIKP_WEIGHTS if set, else `weights/fdikp_default.safetensors` at
+    the repository root (next to the package in a source checkout or editable install)."""
+    env = os.environ.get("FDIKP_WEIGHTS")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parent.parent / "weights" / DEFAULT_WEIGHTS_NAME
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_weights(
+    model: FDIKP | nn.Module,
+    path: str | Path,
+    config: FDIKPConfig | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Write the model's state dict and its configuration + provenance as a safetensors file.
+
+    The file is written to a temporary name and renamed, so a crash never leaves half a file.
+    """
+    from safetensors.torch import save_file
+
+    config = config or getattr(model, "config", None)
+    if config is None:
+        raise WeightsError("save_weights needs the model configuration")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "config": config.to_json(),
+        "provenance": json.dumps(provenance or {}, sort_keys=True),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass
+class WeightsFile:
+    """The content of a weights file."""
+
+    path: Path
+    config: FDIKPConfig
+    state_dict: dict[str, torch.Tensor]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+
+
+def read_weights(path: str | Path) -> WeightsFile:
+    """Read and validate a weights file; every problem is a WeightsError with a clear message."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        state_dict = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file (truncated or foreign?): {exc}") from None
+    if metadata.get("format") != FORMAT_NAME:
+        raise WeightsError(f"{path} is a safetensors file but not FDIKP weights (no 'format: {FORMAT_NAME}' metadata)")
+    try:
+        config = FDIKPConfig.from_json(metadata["config"])
+        provenance = json.loads(metadata.get("provenance", "{}"))
+    except (KeyError, ConfigError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: invalid configuration metadata: {exc}") from None
+    return WeightsFile(path, config, state_dict, provenance, sha256_of(path))
+
+
+def load_state_checked(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "weights") -> None:
+    """load_state_dict that explains every missing, unexpected or mis-shaped tensor."""
+    own = model.state_dict()
+    problems: list[str] = []
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    if missing:
+        problems.append(f"missing {len(missing)} tensors (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)} tensors (e.g. {', '.join(unexpected[:3])})")
+    for key in sorted(set(own) & set(state_dict)):
+        if own[key].shape != state_dict[key].shape:
+            problems.append(f"{key}: file has {tuple(state_dict[key].shape)}, model needs {tuple(own[key].shape)}")
+    if problems:
+        shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
+        raise WeightsError(f"{source} do not fit the model: {shown}")
+    model.load_state_dict(state_dict, strict=True)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, and where its weights came from."""
+
+    model: FDIKP
+    config: FDIKPConfig
+    weights: WeightsFile | None  # None: randomly initialised (no weights file found)
+
+    @property
+    def trained(self) -> bool:
+        return self.weights is not None
+
+
+def load_model(
+    path: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    allow_random: bool = True,
+) -> LoadedModel:
+    """Build an FDIKP model from a weights file (default: the shipped weights) in eval mode.
+
+    With path=None and no shipped weights, returns a randomly initialised model when
+    allow_random is True (callers must say so to the user), else raises WeightsError.
+    """
+    explicit = path is not None
+    path = Path(path).expanduser() if explicit else default_weights_path()
+    if not path.is_file():
+        if explicit or not allow_random:
+            raise WeightsError(f"weights file not found: {path}")
+        config = FDIKPConfig()
+        return LoadedModel(FDIKP(config).to(device).eval(), config, None)
+    weights = read_weights(path)
+    model = FDIKP(weights.config)
+    load_state_checked(model, weights.state_dict, source=str(path))
+    return LoadedModel(model.to(device).eval(), weights.config, weights)
