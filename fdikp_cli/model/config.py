@@ -32,13 +32,13 @@ class FDIKPConfig:
     pac_max_dilation: float = 8.0
     coefficient_module: CoefficientModule = "dsrm"
     ddm: DdmVariant = "sequential"
-    # DSRM widths at 1, 1/2 and 1/4 of the stage resolution.
-    widths: tuple[int, int, int] = (32, 64, 128)
-    # ResBlocks per level (1, 1/2, 1/4) in the encoder; the decoder mirrors levels 1 and 1/2.
-    # Every 3x3 conv costs the same per pixel at any level (channels x2, pixels /4), but a
-    # 1/4-level conv holds 16x the parameters of a full-level one: capacity goes there.
-    level_blocks: tuple[int, int, int] = (1, 1, 2)
-    bottleneck_res_blocks: int = 2
+    # DSRM widths per level (1, 1/2, 1/4, 1/8 of the stage resolution); the DDM sits at the last.
+    widths: tuple[int, ...] = (32, 64, 128, 192)
+    # ResBlocks per level in the encoder; the decoder mirrors every level but the last.
+    # A 3x3 conv costs the same per pixel at any level (channels x2, pixels /4), but a deeper
+    # conv holds 4x the parameters of the level above: capacity goes to the deep levels.
+    level_blocks: tuple[int, ...] = (1, 1, 2, 2)
+    bottleneck_res_blocks: int = 1
     attention_heads: int = 4
     predictor_channels: int = 32
     predictor_pool: int = 16
@@ -59,8 +59,10 @@ class FDIKPConfig:
             raise ConfigError("num_stages must be at least 1")
         if self.pac_max_dilation < 1.0:
             raise ConfigError("pac_max_dilation must be >= 1")
-        if len(self.widths) != 3 or any(w <= 0 or w % self.attention_heads for w in self.widths):
-            raise ConfigError(f"widths must be three positive multiples of attention_heads, got {self.widths}")
+        if len(self.widths) < 2 or any(w <= 0 or w % self.attention_heads for w in self.widths):
+            raise ConfigError(f"widths must be 2+ positive multiples of attention_heads, got {self.widths}")
+        if len(self.level_blocks) != len(self.widths):
+            raise ConfigError("level_blocks needs one count per width")
 
     @property
     def kernels(self) -> int:
@@ -75,8 +77,8 @@ class FDIKPConfig:
     @property
     def size_multiple(self) -> int:
         """Inputs are padded to a multiple of this: the coarsest stage is 1/2^(stages-1), and
-        its DSRM halves twice more."""
-        return 2 ** (self.num_stages - 1) * 4
+        its DSRM halves (levels - 1) times more."""
+        return 2 ** (self.num_stages - 1 + len(self.widths) - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,7 +1,7 @@
 """Coefficient modules: DSRM (the paper's) and the SRAM baseline of the ablation.
 
-Both are encoder-decoders over three levels (1, 1/2, 1/4 of the stage resolution) that end in
-the APU recurrent unit. They differ in their blocks and in the bottleneck.
+Both are encoder-decoders over len(widths) levels (1, 1/2, 1/4, ... of the stage resolution)
+that end in the APU recurrent unit. They differ in their blocks and in the bottleneck.
 """
 
 from __future__ import annotations
@@ -22,43 +22,44 @@ def _level(channels: int, count: int, attention: bool) -> nn.Sequential:
 
 
 class CoefficientModule(nn.Module):
-    """Encoder (blocks) -> bottleneck -> decoder (blocks, skips) -> APU.
+    """Encoder (blocks, strided convs) -> bottleneck -> decoder (blocks, additive skips) -> APU.
 
-    Shape: x (B, Cin, H, W) with H, W multiples of 4, state or None
+    Shape: x (B, Cin, H, W) with H, W multiples of 2^(levels-1), state or None
         -> coefficients (B, Cc, H, W), state.
     """
 
     def __init__(self, config: FDIKPConfig, in_channels: int) -> None:
         super().__init__()
-        w1, w2, w3 = config.widths
-        n1, n2, n3 = config.level_blocks
+        widths, blocks = config.widths, config.level_blocks
         attention = config.coefficient_module == "sram"
-        self.stem = conv3x3(in_channels, w1)
-        self.enc1 = _level(w1, n1, attention)
-        self.down2 = conv3x3(w1, w2, stride=2)
-        self.enc2 = _level(w2, n2, attention)
-        self.down3 = conv3x3(w2, w3, stride=2)
-        self.enc3 = _level(w3, n3, attention)
+        self.stem = conv3x3(in_channels, widths[0])
+        self.encoders = nn.ModuleList([_level(w, n, attention) for w, n in zip(widths, blocks)])
+        self.downs = nn.ModuleList([conv3x3(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:])])
+        deepest = widths[-1]
         if config.coefficient_module == "dsrm":
-            # The DDM, then plain ResBlocks, at the 1/4 bottleneck.
+            # The DDM, then plain ResBlocks, at the bottleneck.
             self.bottleneck = nn.Sequential(
-                DualDomainModule(w3, config.attention_heads, config.ddm),
-                *[ResBlock(w3) for _ in range(config.bottleneck_res_blocks)],
+                DualDomainModule(deepest, config.attention_heads, config.ddm),
+                *[ResBlock(deepest) for _ in range(config.bottleneck_res_blocks)],
             )
         else:
             # SRAM baseline: "a ResBlock at the bottleneck" in place of the DDM.
-            self.bottleneck = nn.Sequential(*[ResBlock(w3) for _ in range(config.bottleneck_res_blocks + 1)])
-        self.up2 = nn.Conv2d(w3, w2, 1)
-        self.dec2 = _level(w2, n2, attention)
-        self.up1 = nn.Conv2d(w2, w1, 1)
-        self.dec1 = _level(w1, n1, attention)
-        self.apu = APU(w1, config.feature_channels)
+            self.bottleneck = nn.Sequential(*[ResBlock(deepest) for _ in range(config.bottleneck_res_blocks + 1)])
+        self.ups = nn.ModuleList([nn.Conv2d(b, a, 1) for a, b in zip(widths[:-1], widths[1:])])
+        self.decoders = nn.ModuleList([_level(w, n, attention) for w, n in zip(widths[:-1], blocks[:-1])])
+        self.apu = APU(widths[0], config.feature_channels)
 
     def forward(self, x: torch.Tensor, state: HiddenState | None) -> tuple[torch.Tensor, HiddenState]:
-        e1 = self.enc1(F.relu(self.stem(x)))  # (B, w1, H, W)
-        e2 = self.enc2(F.relu(self.down2(e1)))  # (B, w2, H/2, W/2)
-        e3 = self.enc3(F.relu(self.down3(e2)))  # (B, w3, H/4, W/4)
-        d3 = self.bottleneck(e3)
-        d2 = self.dec2(e2 + F.interpolate(self.up2(d3), size=e2.shape[-2:], mode="bilinear", align_corners=False))
-        d1 = self.dec1(e1 + F.interpolate(self.up1(d2), size=e1.shape[-2:], mode="bilinear", align_corners=False))
-        return self.apu(d1, state)
+        skips = []
+        y = F.relu(self.stem(x))  # (B, w0, H, W)
+        for level, encoder in enumerate(self.encoders):
+            if level > 0:
+                y = F.relu(self.downs[level - 1](y))  # halve the resolution
+            y = encoder(y)  # (B, w_level, H/2^level, W/2^level)
+            skips.append(y)
+        y = self.bottleneck(y)
+        for level in reversed(range(len(self.decoders))):
+            skip = skips[level]
+            up = F.interpolate(self.ups[level](y), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            y = self.decoders[level](skip + up)
+        return self.apu(y, state)

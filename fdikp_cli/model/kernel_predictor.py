@@ -11,6 +11,13 @@ from torch import nn
 from fdikp_cli.model.frequency import amplitude_phase, kernel_from_spectrum
 
 
+def near_zero_head(conv: nn.Conv2d) -> None:
+    """Tiny weights: a nearly uniform softmax at start, i.e. nearly delta inverse kernels (the
+    model starts close to the identity), while gradients still reach the layers before it."""
+    nn.init.normal_(conv.weight, std=1e-3)
+    nn.init.zeros_(conv.bias)
+
+
 class Predictor(nn.Module):
     """2 x (Conv, ReLU, AdaptiveAvgPool), then Conv: per-image logits on a K x K grid.
 
@@ -25,9 +32,7 @@ class Predictor(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.pool2 = nn.AdaptiveAvgPool2d(kernel_size)
         self.head = nn.Conv2d(channels, kernels, 1)
-        # Zero head: uniform softmax at initialisation, i.e. a delta inverse kernel (identity).
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        near_zero_head(self.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool1(F.relu(self.conv1(x)))  # (B, c, pool, pool)
@@ -54,8 +59,7 @@ class AmplitudeAttention(nn.Module):
         self.conv = nn.Conv2d(3, channels, 3, padding=1)
         self.pool = nn.AdaptiveAvgPool2d(kernel_size)
         self.head = nn.Conv2d(channels, kernels, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        near_zero_head(self.head)
 
     def forward(self, amplitude: torch.Tensor) -> torch.Tensor:
         residual = amplitude - F.avg_pool2d(amplitude, 5, stride=1, padding=2, count_include_pad=False)

@@ -34,18 +34,25 @@ def position_adaptive_conv(image: torch.Tensor, kernels: torch.Tensor, dilation:
     ys = torch.linspace(-1.0, 1.0, h, device=image.device, dtype=image.dtype) if h > 1 else image.new_zeros(1)
     xs = torch.linspace(-1.0, 1.0, w, device=image.device, dtype=image.dtype) if w > 1 else image.new_zeros(1)
     base_y, base_x = torch.meshgrid(ys, xs, indexing="ij")  # (H, W)
-    step_y = 2.0 / max(h - 1, 1)
-    step_x = 2.0 / max(w - 1, 1)
-    d = dilation[:, 0]  # (B, H, W)
-    flat_kernels = kernels.reshape(b, n, k * k)
-    out = image.new_zeros(b, n, c, h, w)
-    for i, (dy, dx) in enumerate(tap_offsets(k, image.device, image.dtype).tolist()):
-        if dy == 0 and dx == 0:
-            sampled = image
-        else:
-            grid = torch.stack([base_x + dx * step_x * d, base_y + dy * step_y * d], dim=-1)  # (B, H, W, 2)
-            sampled = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
-        out = out + flat_kernels[:, :, i, None, None, None] * sampled[:, None]  # (B, N, C, H, W)
+    reach_y = dilation[:, 0] * (2.0 / max(h - 1, 1))  # (B, H, W): one tap step, normalised
+    reach_x = dilation[:, 0] * (2.0 / max(w - 1, 1))
+    flat_kernels = kernels.reshape(b, n, k, k)
+    r = k // 2
+    out = image.new_zeros(b, n, c * h * w)
+    # One kernel row at a time: K sampled copies of the image, contracted with a batched
+    # matmul (B, N, K) x (B, K, C*H*W). Peak extra memory is K copies, not K^2.
+    for row in range(k):
+        dy = row - r
+        samples = []
+        for col in range(k):
+            dx = col - r
+            if dy == 0 and dx == 0:
+                samples.append(image)
+                continue
+            grid = torch.stack([base_x + dx * reach_x, base_y + dy * reach_y], dim=-1)  # (B, H, W, 2)
+            samples.append(F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=True))
+        stacked = torch.stack(samples, dim=1).reshape(b, k, c * h * w)  # (B, K, C*H*W)
+        out = torch.baddbmm(out, flat_kernels[:, :, row, :], stacked)
     return out.reshape(b, n * c, h, w)
 
 
