@@ -1,0 +1,31 @@
+"""What `fdikp info` reports, as a plain dictionary (the library side of the command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fdikp_cli import __version__
+
+
+def describe(weights: str | Path | None = None) -> dict[str, Any]:
+    """Version, configuration, parameter count and weights (path, sha256, provenance)."""
+    import torch
+
+    from fdikp_cli.model import count_parameters
+    from fdikp_cli.weights import default_weights_path, load_model
+
+    loaded = load_model(weights, device="cpu")
+    w = loaded.weights
+    return {
+        "version": __version__,
+        "torch": torch.__version__,
+        "config": loaded.config.to_dict(),
+        "parameters": count_parameters(loaded.model),
+        "weights": {
+            "path": str(w.path) if w else None,
+            "expected_default": str(default_weights_path()),
+            "sha256": w.sha256 if w else None,
+            "provenance": w.provenance if w else {},
+        },
+    }
