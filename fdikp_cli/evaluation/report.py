@@ -1,0 +1,241 @@
+"""The result of an evaluation: per-image scores, means (overall and per label group), the
+blurry input's own scores (the baseline), and what produced them; as JSON, CSV or rich tables.
+
+JSON shape:
+    {"protocol": "dpdd", "protocol_description": ..., "bit_depth": 8,
+     "images": [{"name", "psnr", "ssim", "mae", "lpips", "baseline": {"psnr", ...}}, ...],
+     "mean": {"psnr", "ssim", "mae", "lpips"}, "baseline": {"psnr", ...},
+     "groups": {"indoor": {"images": [...], "mean": {...}, "baseline": {...}}, ...},
+     "count": N, "lpips": {"directory", "origin"} | null, "lpips_missing": str | null,
+     "tiling": {...} | null, "weights": {...} | null, "layout": str | null, "warnings": [...]}
+"lpips" is null when LPIPS was not computed, "baseline" keys are absent when the blurry inputs
+are unknown, and a non-finite value (the PSNR of identical images) is written as null.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from fdikp_cli.errors import FdikpError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+METRICS = ("psnr", "ssim", "mae", "lpips")
+
+
+@dataclass(frozen=True)
+class Scores:
+    psnr: float
+    ssim: float
+    mae: float
+    lpips: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"psnr": self.psnr, "ssim": self.ssim, "mae": self.mae, "lpips": self.lpips}
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    name: str
+    scores: Scores
+    baseline: Scores | None = None  # the blurry input against the same target
+
+
+def mean_scores(results: Iterable[Scores]) -> dict[str, float | None]:
+    """Mean of each metric over images (None where any image lacks it, or no images)."""
+    results = list(results)
+    means: dict[str, float | None] = {}
+    for metric in METRICS:
+        values = [getattr(r, metric) for r in results]
+        means[metric] = math.fsum(values) / len(values) if values and None not in values else None
+    return means
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _clean(scores: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: _finite(v) for k, v in scores.items()}
+
+
+@dataclass
+class EvaluationReport:
+    protocol: str
+    protocol_description: str
+    bit_depth: int
+    images: list[ImageResult]
+    groups: dict[str, list[str]] = field(default_factory=dict)  # e.g. "indoor" -> image names
+    lpips: dict[str, str] | None = None  # where the LPIPS weights came from
+    lpips_missing: str | None = None  # why LPIPS was not computed
+    tiling: dict[str, Any] | None = None  # set when the model ran
+    weights: dict[str, Any] | None = None  # set when the model ran
+    layout: str | None = None  # how the dataset folder was read
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def has_baseline(self) -> bool:
+        return bool(self.images) and all(r.baseline is not None for r in self.images)
+
+    def _select(self, names: list[str] | None) -> list[ImageResult]:
+        if names is None:
+            return self.images
+        wanted = set(names)
+        return [r for r in self.images if r.name in wanted]
+
+    def mean(self, group: str | None = None) -> dict[str, float | None]:
+        """Mean scores over all images, or over one label group."""
+        return mean_scores(r.scores for r in self._select(self.groups[group] if group else None))
+
+    def baseline_mean(self, group: str | None = None) -> dict[str, float | None] | None:
+        if not self.has_baseline:
+            return None
+        selected = self._select(self.groups[group] if group else None)
+        return mean_scores(r.baseline for r in selected if r.baseline is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        images = []
+        for result in self.images:
+            entry: dict[str, Any] = {"name": result.name, **_clean(result.scores.as_dict())}
+            if result.baseline is not None:
+                entry["baseline"] = _clean(result.baseline.as_dict())
+            images.append(entry)
+        data: dict[str, Any] = {
+            "protocol": self.protocol,
+            "protocol_description": self.protocol_description,
+            "bit_depth": self.bit_depth,
+            "count": len(self.images),
+            "images": images,
+            "mean": _clean(self.mean()),
+        }
+        baseline = self.baseline_mean()
+        if baseline is not None:
+            data["baseline"] = _clean(baseline)
+        if self.groups:
+            data["groups"] = {}
+            for group, names in self.groups.items():
+                entry = {"images": names, "mean": _clean(self.mean(group))}
+                group_baseline = self.baseline_mean(group)
+                if group_baseline is not None:
+                    entry["baseline"] = _clean(group_baseline)
+                data["groups"][group] = entry
+        data.update(
+            lpips=self.lpips,
+            lpips_missing=self.lpips_missing,
+            tiling=self.tiling,
+            weights=self.weights,
+            layout=self.layout,
+            warnings=self.warnings,
+        )
+        return data
+
+    def write_json(self, path: str | Path) -> Path:
+        return _write_text(Path(path), json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        """One row per image, then one per mean ("mean", "mean:<group>"); baseline_* columns."""
+        rows: list[dict[str, Any]] = []
+
+        def row(name: str, kind: str, scores: dict[str, float | None], baseline: dict[str, float | None] | None):
+            entry: dict[str, Any] = {"name": name, "kind": kind, **scores}
+            if self.has_baseline:
+                entry.update({f"baseline_{k}": v for k, v in (baseline or {}).items()})
+            rows.append(entry)
+
+        for result in self.images:
+            row(result.name, "image", result.scores.as_dict(), result.baseline.as_dict() if result.baseline else None)
+        row("mean", "mean", self.mean(), self.baseline_mean())
+        for group in self.groups:
+            row(f"mean:{group}", "mean", self.mean(group), self.baseline_mean(group))
+        return rows
+
+    def write_csv(self, path: str | Path) -> Path:
+        fields = ["name", "kind", *METRICS] + ([f"baseline_{m}" for m in METRICS] if self.has_baseline else [])
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=fields)
+                writer.writeheader()
+                for entry in self.csv_rows():
+                    writer.writerow({k: ("" if v is None else v) for k, v in entry.items()})
+        except OSError as exc:
+            raise FdikpError(f"cannot write {path}: {exc}") from None
+        return path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise FdikpError(f"cannot write {path}: {exc}") from None
+    return path
+
+
+# --- terminal rendering ---------------------------------------------------------------------
+
+
+def _fmt(metric: str, value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if not math.isfinite(value):
+        return "inf"
+    return f"{value:.2f}" if metric == "psnr" else f"{value:.{digits}f}"
+
+
+def image_table(report: EvaluationReport) -> Table:
+    """Per-image scores; with a baseline, the blurry input's score follows in parentheses."""
+    from rich.table import Table
+
+    table = Table(title=f"{len(report.images)} images, protocol {report.protocol}, {report.bit_depth}-bit", show_lines=False)
+    table.add_column("image")
+    for metric in METRICS:
+        table.add_column(metric.upper() + (" (input)" if report.has_baseline else ""), justify="right")
+    for result in report.images:
+        cells = []
+        for metric in METRICS:
+            # Three decimals here (four in the means) so that a row with baselines fits 80 columns.
+            text = _fmt(metric, getattr(result.scores, metric), 3)
+            if result.baseline is not None:
+                text += f" ({_fmt(metric, getattr(result.baseline, metric), 3)})"
+            cells.append(text)
+        table.add_row(result.name, *cells)
+    return table
+
+
+def summary_table(report: EvaluationReport) -> Table:
+    """Means: the output, the blurry input, and the gain, overall and per label group."""
+    from rich.table import Table
+
+    table = Table(title="mean")
+    table.add_column("set")
+    table.add_column("images", justify="right")
+    table.add_column("")
+    for metric in METRICS:
+        table.add_column(metric.upper(), justify="right")
+    for group in [None, *report.groups]:
+        count = len(report.images) if group is None else len(report.groups[group])
+        label = "all" if group is None else group
+        output = report.mean(group)
+        table.add_row(label, str(count), "output", *(_fmt(m, output[m]) for m in METRICS))
+        baseline = report.baseline_mean(group)
+        if baseline is not None:
+            table.add_row("", "", "blurry input", *(_fmt(m, baseline[m]) for m in METRICS))
+            gain = {
+                m: (output[m] - baseline[m]) if output[m] is not None and baseline[m] is not None else None
+                for m in METRICS
+            }
+            table.add_row("", "", "gain", *(_signed(m, gain[m]) for m in METRICS), end_section=True)
+    return table
+
+
+def _signed(metric: str, value: float | None) -> str:
+    text = _fmt(metric, value)
+    return text if value is None or text.startswith("-") or not math.isfinite(value) else "+" + text

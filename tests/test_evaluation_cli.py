@@ -1,0 +1,94 @@
+"""`fdikp evaluate` through the Typer app, on a tiny folder of pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio
+from typer.testing import CliRunner
+
+from fdikp_cli.cli.app import app
+
+
+def _pairs(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    for name in ("one", "two"):
+        target = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+        pred = np.clip(target.astype(int) + rng.integers(-20, 21, target.shape), 0, 255).astype(np.uint8)
+        for sub, image in (("target", target), ("pred", pred), ("source", cv2.GaussianBlur(target, (5, 5), 2))):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / sub / f"{name}.png"), image[:, :, ::-1])
+
+
+def test_cli_writes_json_matching_an_independent_psnr(tmp_path: Path) -> None:
+    _pairs(tmp_path)
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", str(tmp_path / "pred"), "--target", str(tmp_path / "target"), "--source", str(tmp_path / "source"),
+         "--no-lpips", "--device", "cpu", "--json", str(out), "--csv", str(tmp_path / "r.csv")],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["protocol"] == "dpdd" and [i["name"] for i in data["images"]] == ["one", "two"]
+    assert set(data["mean"]) == {"psnr", "ssim", "mae", "lpips"} and data["mean"]["lpips"] is None
+    target = cv2.imread(str(tmp_path / "target" / "one.png"))[:, :, ::-1] / 255.0
+    pred = cv2.imread(str(tmp_path / "pred" / "one.png"))[:, :, ::-1] / 255.0
+    assert data["images"][0]["psnr"] == pytest.approx(peak_signal_noise_ratio(target, pred, data_range=1.0), abs=1e-6)
+    assert data["baseline"]["psnr"] < data["mean"]["psnr"]
+    assert "protocol dpdd" in result.output and "blurry input" in result.output
+    assert (tmp_path / "r.csv").read_text().startswith("name,kind,psnr,ssim,mae,lpips,baseline_psnr")
+
+
+def test_cli_wang_protocol_is_named_in_the_report(tmp_path: Path) -> None:
+    _pairs(tmp_path)
+    out = tmp_path / "wang.json"
+    result = CliRunner().invoke(
+        app, ["evaluate", str(tmp_path / "pred"), "--target", str(tmp_path / "target"), "--protocol", "wang",
+              "--no-lpips", "--device", "cpu", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["protocol"] == "wang"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--no-lpips"], "either PRED_DIR"),
+        (["PRED", "--no-lpips"], "needs --target"),
+        (["PRED", "--target", "TARGET", "--protocol", "matlab", "--no-lpips"], "unknown protocol"),
+        (["--dataset", "pairs", "--no-lpips"], "needs --data-root"),
+    ],
+)
+def test_cli_usage_errors_are_one_line_messages(tmp_path: Path, args: list[str], message: str) -> None:
+    _pairs(tmp_path)
+    args = [str(tmp_path / "pred") if a == "PRED" else str(tmp_path / "target") if a == "TARGET" else a for a in args]
+    result = CliRunner().invoke(app, ["evaluate", *args])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_cli_refuses_mismatched_folders(tmp_path: Path) -> None:
+    _pairs(tmp_path)
+    (tmp_path / "target" / "two.png").rename(tmp_path / "target" / "three.png")
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "pred"), "--target", str(tmp_path / "target"), "--no-lpips"])
+    assert result.exit_code == 1 and "three" in result.output and "do not pair by name" in result.output
+
+
+def test_cli_without_lpips_weights_reports_the_rest_and_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FDIKP_LPIPS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _pairs(tmp_path)
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(
+        app, ["evaluate", str(tmp_path / "pred"), "--target", str(tmp_path / "target"), "--no-download",
+              "--device", "cpu", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("LPIPS not computed") == 1 and "--lpips-weights" in result.output
+    data = json.loads(out.read_text())
+    assert data["mean"]["lpips"] is None and data["mean"]["psnr"] > 0 and data["lpips_missing"]
