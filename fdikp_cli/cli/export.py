@@ -1,9 +1,25 @@
-"""`fdikp export` (placeholder until its issue lands)."""
+"""`fdikp export`: a run folder -> an inference weights file with provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from fdikp_cli.cli.errors import cli_errors, err_console
 
-def export_command() -> None:
-    """Not implemented yet."""
-    typer.echo("fdikp export: not implemented yet", err=True)
-    raise typer.Exit(2)
+
+def export_command(
+    run_dir: Path = typer.Argument(..., help="A training run folder (the --out of fdikp train)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Weights file to write (.safetensors)."),
+    which: str = typer.Option("auto", "--which", help="auto (swa, else best, else last) | swa | best | last."),
+) -> None:
+    """Export a run's model (SWA if present, else best, else last) as inference weights."""
+    with cli_errors():
+        from fdikp_cli.training.export import export_run
+
+        result = export_run(run_dir, output, which)
+        val = result.provenance.get("validation") or {}
+        metrics = f", validation PSNR {val['psnr']:.3f} dB SSIM {val['ssim']:.4f}" if "psnr" in val else ""
+        err_console.print(f"exported the {result.which} model of {run_dir} (step {result.provenance.get('step')})"
+                          f"{metrics} to {result.path}", highlight=False, soft_wrap=True)

@@ -1,0 +1,46 @@
+"""The paper's augmentation: random crop, horizontal and vertical flip, rotation by 90 degrees.
+
+Every function takes an explicit numpy Generator: a sample's augmentation is a pure function
+of its seed, so resumed runs and worker processes see exactly the same data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def random_crop_box(height: int, width: int, crop: int, rng: np.random.Generator) -> tuple[int, int]:
+    """Top-left corner of a crop x crop window inside a height x width image."""
+    top = int(rng.integers(0, height - crop + 1))
+    left = int(rng.integers(0, width - crop + 1))
+    return top, left
+
+
+def crop(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
+    return image[top : top + size, left : left + size]
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central size x size window (clipped to the image)."""
+    h, w = image.shape[:2]
+    size_h, size_w = min(size, h), min(size, w)
+    top, left = (h - size_h) // 2, (w - size_w) // 2
+    return image[top : top + size_h, left : left + size_w]
+
+
+def random_flip_rot_code(rng: np.random.Generator) -> tuple[bool, bool, int]:
+    """(horizontal flip, vertical flip, quarter turns): the 8 symmetries of the square (with
+    repeats: 16 codes cover the dihedral group twice, which keeps it uniform)."""
+    return bool(rng.integers(2)), bool(rng.integers(2)), int(rng.integers(4))
+
+
+def apply_flip_rot(image: np.ndarray, code: tuple[bool, bool, int]) -> np.ndarray:
+    """Apply a flip/rotation code to an (H, W, C) array (a view; callers copy)."""
+    hflip, vflip, turns = code
+    if hflip:
+        image = image[:, ::-1]
+    if vflip:
+        image = image[::-1]
+    if turns:
+        image = np.rot90(image, turns, axes=(0, 1))
+    return image

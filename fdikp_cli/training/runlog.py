@@ -1,0 +1,52 @@
+"""The run's CSV logs and the hardware line of its provenance."""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fdikp_cli.training.distributed import DistInfo
+
+TRAIN_COLUMNS = ["step", "stage", "epoch", "lr", "loss", "mse", "lpips", "fft", "grad_norm", "it_per_s",
+                 "img_per_s", "wall_s"]
+VAL_COLUMNS = ["step", "stage", "model", "psnr", "ssim", "lpips", "images", "seconds"]
+
+
+class CsvLog:
+    """Append-only CSV; on resume, rows after the checkpoint's step are dropped (they will be
+    written again)."""
+
+    def __init__(self, path: Path, columns: list[str], keep_until_step: int | None) -> None:
+        self.path = path
+        self.columns = columns
+        if keep_until_step is not None and path.is_file():
+            with open(path, newline="") as handle:
+                rows = [r for r in csv.DictReader(handle) if r.get("step") and int(r["step"]) <= keep_until_step]
+            self._rewrite(rows)
+        elif not path.is_file() or keep_until_step is None:
+            self._rewrite([])
+
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write(self, row: dict[str, Any]) -> None:
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore").writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+
+
+def hardware_description(info: DistInfo) -> str:
+    if info.device.type == "cuda":
+        name = torch.cuda.get_device_name(info.device)
+    else:
+        name = f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return f"{info.world_size} x {name}" if info.world_size > 1 else name

@@ -1,0 +1,548 @@
+"""The training loop: stages, validation, checkpoints, resume, SWA, one or many processes.
+
+Step numbering: `step` counts completed optimizer steps over the whole schedule; stage s
+covers steps [first_step, first_step + steps). The data of every step is a function of
+(seed, stage, step) (fdikp_cli.data), so a resumed run repeats exactly what an uninterrupted
+run would have done: 6 steps in one go and 3 + resume + 3 give the same weights on CPU.
+
+Stochastic weight averaging (stage two of the paper's recipe) keeps an
+torch.optim.swa_utils.AveragedModel of the weights, updated once per epoch (or every
+`swa_every` steps) and at the stage's last step. FDIKP has no BatchNorm (no running
+statistics at all), so swa_utils.update_bn is not needed: the averaged weights are the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from torch import nn
+
+from fdikp_cli.errors import ConfigError, TrainingDiverged
+from fdikp_cli.training.checkpoint import (
+    RunPaths,
+    find_resume_checkpoint,
+    latest_checkpoint,
+    load_state,
+    read_json,
+    save_checkpoint,
+    write_json_atomic,
+)
+from fdikp_cli.training.config import StageConfig, TrainConfig, stage_steps, to_toml
+from fdikp_cli.training.distributed import barrier, init_distributed, shutdown
+from fdikp_cli.training.progress import ProgressReporter, format_duration
+from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, hardware_description
+from fdikp_cli.training.validation import evaluate_model
+
+@dataclass(frozen=True)
+class StagePlan:
+    index: int
+    config: StageConfig
+    first_step: int
+    steps: int
+    swa_every: int
+
+    @property
+    def end_step(self) -> int:
+        return self.first_step + self.steps
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    total_steps: int
+    finished: bool
+    best_psnr: float | None
+    final_weights: Path | None
+
+
+def set_determinism(seed: int, deterministic: bool, device: torch.device) -> None:
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """None: float32. auto = bf16 on CUDA (no loss scaling needed), float32 on CPU."""
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode in ("auto", "bf16"):
+        return torch.bfloat16
+    if device.type != "cuda":
+        raise ConfigError("--amp fp16 needs a CUDA device (use bf16 or off on CPU)")
+    return torch.float16
+
+
+class Trainer:
+    """One training run (one process of it under torchrun)."""
+
+    def __init__(self, config: TrainConfig, resume: str | None = None, console: Console | None = None) -> None:
+        self.config = config
+        self.console = console or Console(stderr=True)
+        self._deterministic_before = torch.are_deterministic_algorithms_enabled()
+        self.dist = init_distributed(config.run.device)
+        self.device = self.dist.device
+        self.paths = RunPaths(Path(config.run.out).expanduser())
+        self.resume_from = self._find_checkpoint(resume)
+        set_determinism(config.run.seed, config.run.deterministic, self.device)
+        self.amp = amp_dtype(config.run.amp, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
+        self._build_model()
+        self._build_data()
+        self._build_loss()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=config.stages[0].lr, betas=config.optim.betas,
+                                          weight_decay=config.optim.weight_decay)
+        self.scheduler: torch.optim.lr_scheduler.MultiStepLR | None = None
+        self.swa: torch.optim.swa_utils.AveragedModel | None = None
+        self.step = 0
+        self.scheduler_stage = -1
+        self.best: dict[str, float] = {}
+        self.wall_before = 0.0  # wall time of earlier sessions of this run
+        self.session_start = time.perf_counter()
+        if self.resume_from is not None:
+            self._load_checkpoint(*self.resume_from)
+        self.ddp_model = self._wrap_ddp()
+
+    # ------------------------------------------------------------------ setup
+
+    def say(self, text: str) -> None:
+        if self.dist.is_main:
+            self.console.print(text, highlight=False, soft_wrap=True)
+
+    def _find_checkpoint(self, resume: str | None) -> tuple[Path, Path] | None:
+        if resume is not None:
+            found = find_resume_checkpoint(resume, self.paths.root)
+            if found is None:
+                self.say(f"no checkpoint in {self.paths.root}: starting a new run")
+            return found
+        if latest_checkpoint(self.paths) is not None:
+            raise ConfigError(f"{self.paths.root} already holds a training run: continue it with --resume auto, "
+                              "or choose another --out")
+        return None
+
+    def _build_model(self) -> None:
+        from fdikp_cli.model import FDIKP, FDIKPConfig
+        from fdikp_cli.weights import load_state_checked, read_weights
+
+        self.init_info: dict[str, Any] = {}
+        source = self.resume_from[0] if self.resume_from else self.config.run.init_weights
+        if source:
+            weights = read_weights(source)
+            model_config = weights.config
+            if self.config.model and not self.resume_from:
+                wanted = FDIKPConfig.from_dict({**model_config.to_dict(), **self.config.model})
+                if wanted != model_config:
+                    raise ConfigError(f"--model-config differs from the configuration stored in {source}")
+            model = FDIKP(model_config)
+            load_state_checked(model, weights.state_dict, source=str(source))
+            if not self.resume_from:
+                self.init_info = {"init_weights": str(Path(source).resolve()), "init_sha256": weights.sha256}
+        else:
+            model_config = FDIKPConfig.from_dict(self.config.model)
+            model = FDIKP(model_config)  # initialised from torch's RNG, seeded above
+        self.model_config = model_config
+        self.model = model.to(self.device).train()
+
+    def _build_data(self) -> None:
+        from fdikp_cli.data import build_sources, build_validation, parse_dataset_spec
+
+        data = self.config.data
+        self.specs = parse_dataset_spec(data.dataset)
+        root = Path(data.data_root).expanduser() if data.data_root else None
+        sharp = Path(data.sharp_dir).expanduser() if data.sharp_dir else None
+        cache = data.cache_mb * (1 << 20)
+        self.stage_sources = [build_sources(self.specs, root, sharp, st.crop, cache) for st in self.config.stages]
+        self.epoch_size = sum(len(s) for s in self.stage_sources[0])
+        world = self.dist.world_size
+        steps = stage_steps(self.config, self.epoch_size, world)
+        self.plans: list[StagePlan] = []
+        first = 0
+        for index, (stage, count) in enumerate(zip(self.config.stages, steps)):
+            per_epoch = max(1, math.ceil(self.epoch_size / (stage.batch_size * world)))
+            swa_every = stage.swa_every or min(per_epoch, count)
+            self.plans.append(StagePlan(index, stage, first, count, swa_every))
+            first += count
+        self.total_steps = first
+        real_kind = next((s.kind for s in self.specs if s.kind != "synthetic"), "pairs")
+        val_root = Path(data.val_root).expanduser() if data.val_root else None
+        self.val_set = build_validation(real_kind, val_root, root, data.val_crop, data.val_max_images)
+
+    def _build_loss(self) -> None:
+        from fdikp_cli.training.losses import MultiScaleLoss
+
+        loss = self.config.loss
+        self.lpips: nn.Module | None = None
+        if loss.lpips > 0:
+            from fdikp_cli.metrics.lpips import load_lpips
+
+            self.lpips = load_lpips(weights_dir=loss.lpips_dir, device=self.device)
+        self.loss_fn = MultiScaleLoss(loss.mse, loss.lpips, loss.fft, loss.scale_weights, self.lpips,
+                                      loss.lpips_min_size)
+
+    def _wrap_ddp(self) -> nn.Module:
+        if not self.dist.distributed:
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(self.model, device_ids=ids)
+
+    # ------------------------------------------------------------------ state
+
+    def plan_of(self, step: int) -> StagePlan:
+        for plan in self.plans:
+            if step < plan.end_step:
+                return plan
+        return self.plans[-1]
+
+    def _enter_stage(self, plan: StagePlan) -> None:
+        """Fresh learning-rate schedule (and SWA model) at the start of a stage."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = plan.config.lr
+            group["initial_lr"] = plan.config.lr
+        self._make_scheduler(plan)
+        self.scheduler_stage = plan.index
+        self.swa = self._make_swa() if plan.config.swa else None
+
+    def _make_scheduler(self, plan: StagePlan) -> None:
+        milestones = sorted({max(1, round(f * plan.steps)) for f in plan.config.milestones})
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=plan.config.gamma)
+
+    def _make_swa(self) -> torch.optim.swa_utils.AveragedModel:
+        return torch.optim.swa_utils.AveragedModel(self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "step": self.step,
+            "scheduler_stage": self.scheduler_stage,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+            "swa": self.swa.state_dict() if self.swa is not None else {},
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "rng_cpu": torch.get_rng_state(),
+            "best": dict(self.best),
+            "wall_s": self.wall_time(),
+            "world_size": self.dist.world_size,
+        }
+        if torch.cuda.is_available():
+            state["rng_cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def _load_checkpoint(self, weights_path: Path, state_path: Path) -> None:
+        state = load_state(state_path)
+        self.step = int(state["step"])
+        if self.step > self.total_steps:
+            raise ConfigError(f"checkpoint is at step {self.step} but the schedule has {self.total_steps} steps")
+        if int(state.get("world_size", 1)) != self.dist.world_size:
+            self.say(f"note: resuming a {state.get('world_size')}-process run with {self.dist.world_size} "
+                     "processes: data order changes from here on")
+        self.optimizer.load_state_dict(state["optimizer"])
+        plan = self.plan_of(self.step)
+        if int(state["scheduler_stage"]) == plan.index:  # else the checkpoint ends a stage: enter the next
+            self._make_scheduler(plan)
+            if state["scheduler"]:
+                self.scheduler.load_state_dict(state["scheduler"])  # type: ignore[union-attr]
+            self.scheduler_stage = int(state["scheduler_stage"])
+            if plan.config.swa and state["swa"]:
+                self.swa = self._make_swa()
+                self.swa.load_state_dict(state["swa"])
+        if state.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng_cpu"])
+        if "rng_cuda" in state and torch.cuda.is_available() and len(state["rng_cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.best = dict(state.get("best", {}))
+        self.wall_before = float(state.get("wall_s", 0.0))
+        self.say(f"resuming {self.paths.root} at step {self.step}/{self.total_steps} (from {weights_path.name})")
+
+    def wall_time(self) -> float:
+        return self.wall_before + time.perf_counter() - self.session_start
+
+    # ------------------------------------------------------------------ provenance
+
+    def run_info(self) -> dict[str, Any]:
+        info = read_json(self.paths.info)
+        info.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        from fdikp_cli import __version__
+
+        info.update({
+            "fdikp_version": __version__,
+            "torch_version": torch.__version__,
+            "hardware": hardware_description(self.dist),
+            "world_size": self.dist.world_size,
+            "amp": str(self.amp).replace("torch.", "") if self.amp else "float32",
+            "data": {
+                "dataset": self.config.data.dataset,
+                "data_root": self.config.data.data_root,
+                "sharp_dir": self.config.data.sharp_dir,
+                "val_root": self.config.data.val_root,
+                "sources": [s.describe() for s in self.stage_sources[0]],
+                "epoch_size": self.epoch_size,
+                "validation_images": len(self.val_set) if self.val_set else 0,
+                "val_crop": self.config.data.val_crop,
+            },
+            "preset": self.config.preset,
+            "loss": {"mse": self.config.loss.mse, "lpips": self.config.loss.lpips, "fft": self.config.loss.fft,
+                     "scale_weights": list(self.config.loss.scale_weights)},
+            "stages": [{"crop": p.config.crop, "batch_size": p.config.batch_size, "steps": p.steps,
+                        "lr": p.config.lr, "swa": p.config.swa} for p in self.plans],
+            "total_steps": self.total_steps,
+            "step": self.step,
+            "seed": self.config.run.seed,
+            "wall_time_s": round(self.wall_time(), 1),
+            "best": self.best,
+            **self.init_info,
+        })
+        return info
+
+    def provenance(self, kind: str, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+        info = self.run_info()
+        keys = ("fdikp_version", "hardware", "world_size", "amp", "data", "preset", "loss", "stages", "total_steps",
+                "seed", "wall_time_s", "init_weights", "init_sha256", "created")
+        prov = {k: info[k] for k in keys if k in info}
+        prov.update({"model": kind, "step": self.step, "run_dir": str(self.paths.root.resolve()),
+                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+        if metrics:
+            prov["validation"] = metrics
+        return prov
+
+    # ------------------------------------------------------------------ actions
+
+    def save(self) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.paths, self.step, self.model, self.state_dict(), self.provenance("last"))
+            write_json_atomic(self.paths.info, self.run_info())
+        barrier(self.dist)
+
+    def validate(self, plan: StagePlan) -> dict[str, float] | None:
+        """Rank 0 validates; a better PSNR than before writes best.safetensors."""
+        if self.val_set is None:
+            return None
+        metrics = None
+        if self.dist.is_main:
+            from fdikp_cli.weights import save_weights
+
+            started = time.perf_counter()
+            metrics = evaluate_model(self.model, self.val_set, self.device, self.lpips)
+            seconds = time.perf_counter() - started
+            self.val_log.write({"step": self.step, "stage": plan.index + 1, "model": "train", "seconds": seconds,
+                                **metrics})
+            improved = metrics["psnr"] > self.best.get("psnr", -math.inf)
+            if improved:
+                self.best = {"step": float(self.step), **metrics}
+                save_weights(self.model, self.paths.best, provenance=self.provenance("best", metrics))
+            self.reporter.message(
+                f"validation step {self.step}: PSNR {metrics['psnr']:.3f} dB SSIM {metrics['ssim']:.4f}"
+                + (f" LPIPS {metrics['lpips']:.4f}" if "lpips" in metrics else "")
+                + (" (best)" if improved else f" (best {self.best['psnr']:.3f} at step {int(self.best['step'])})")
+                + f" [{seconds:.0f}s]"
+            )
+        barrier(self.dist)
+        return metrics
+
+    def finish_swa(self) -> Path | None:
+        """Write (and validate) the averaged model at the end of the schedule."""
+        if self.swa is None:
+            return None
+        metrics = None
+        if self.dist.is_main:
+            from fdikp_cli.weights import save_weights
+
+            averaged = self.swa.module
+            if self.val_set is not None:
+                metrics = evaluate_model(averaged, self.val_set, self.device, self.lpips)
+                self.val_log.write({"step": self.step, "stage": len(self.plans), "model": "swa", **metrics})
+                self.reporter.message(f"SWA model: PSNR {metrics['psnr']:.3f} dB SSIM {metrics['ssim']:.4f} "
+                                      f"({int(self.swa.n_averaged)} models averaged)")
+            provenance = self.provenance("swa", metrics)
+            provenance["swa_models_averaged"] = int(self.swa.n_averaged)
+            save_weights(averaged, self.paths.swa, config=self.model_config, provenance=provenance)
+            info = self.run_info()
+            info["swa"] = {"models_averaged": int(self.swa.n_averaged), **(metrics or {})}
+            write_json_atomic(self.paths.info, info)
+        barrier(self.dist)
+        return self.paths.swa
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], plan: StagePlan) -> dict[str, float]:
+        blurred, sharp = (t.to(self.device, non_blocking=True) for t in batch)
+        autocast = (torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None
+                    else contextlib.nullcontext())
+        with autocast:
+            outputs = self.ddp_model(blurred)  # [y_1/4, y_1/2, y]
+        terms = self.loss_fn([o.float() for o in outputs], sharp)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms.total).backward()
+        self.scaler.unscale_(self.optimizer)
+        clip = self.config.optim.grad_clip if self.config.optim.grad_clip > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        loss = float(terms.total.detach())
+        # Gradients are all-reduced, so a non-finite norm is seen by every rank alike.
+        if not math.isfinite(loss) or (not math.isfinite(grad_norm) and not self.scaler.is_enabled()):
+            last = latest_checkpoint(self.paths)
+            where = f"the last good checkpoint is {last[1]}" if last else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1}: loss {loss}, gradient norm {grad_norm}; {where}. "
+                "Resume from it with a lower learning rate (e.g. --lr) or stronger --set optim.grad_clip."
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()  # type: ignore[union-attr]
+        self.step += 1
+        local = self.step - plan.first_step
+        if self.swa is not None and (local % plan.swa_every == 0 or self.step == plan.end_step):
+            self.swa.update_parameters(self.model)
+        return {"loss": loss, "mse": terms.mse, "lpips": terms.lpips, "fft": terms.fft, "grad_norm": grad_norm,
+                "lr": lr}
+
+    def run(self) -> TrainResult:
+        from fdikp_cli.data import TrainCrops, build_train_loader, checked
+
+        run = self.config.run
+        resumed = self.resume_from is not None
+        if self.dist.is_main:
+            self.paths.root.mkdir(parents=True, exist_ok=True)
+            self.paths.config.write_text(to_toml(self.config))
+            write_json_atomic(self.paths.info, self.run_info())
+            self.train_log = CsvLog(self.paths.train_log, TRAIN_COLUMNS, self.step if resumed else None)
+            self.val_log = CsvLog(self.paths.val_log, VAL_COLUMNS, self.step if resumed else None)
+        barrier(self.dist)
+        if resumed and self.step >= self.total_steps:
+            self.say(f"{self.paths.root} has finished its {self.total_steps} steps; nothing to do")
+            return TrainResult(self.paths.root, self.step, self.total_steps, True, self.best.get("psnr"),
+                               self.paths.swa if self.paths.swa.is_file() else None)
+        stop_at = min(self.total_steps, run.max_steps) if run.max_steps is not None else self.total_steps
+        self.reporter = ProgressReporter(stop_at, self.step, enabled=self.dist.is_main, console=self.console,
+                                         log_every=run.log_every)
+        self._describe(stop_at)
+        window: dict[str, float] = {}
+        window_start, window_steps = time.perf_counter(), 0
+        last_saved = self.step
+        try:
+            while self.step < stop_at:
+                plan = self.plan_of(self.step)
+                if self.scheduler_stage != plan.index:
+                    self._enter_stage(plan)
+                if self.step == plan.first_step and plan.index > 0:
+                    self.reporter.message(f"stage {plan.index + 1}: crop {plan.config.crop}, batch "
+                                          f"{plan.config.batch_size}, {plan.steps} steps"
+                                          + (", stochastic weight averaging" if plan.config.swa else ""))
+                dataset = TrainCrops(self.stage_sources[plan.index], [s.weight for s in self.specs],
+                                     plan.config.crop, run.seed, plan.index)
+                end = min(plan.end_step, stop_at)
+                loader = build_train_loader(dataset, plan.config.batch_size, self.step - plan.first_step,
+                                            end - plan.first_step, self.config.data.workers, self.dist.rank,
+                                            self.dist.world_size, pin_memory=self.device.type == "cuda")
+                images_per_step = plan.config.batch_size * self.dist.world_size
+                for batch in loader:
+                    stats = self.train_step(checked(batch), plan)
+                    window_steps += 1
+                    for key, value in stats.items():
+                        window[key] = window.get(key, 0.0) + value
+                    self.reporter.update(self.step, plan.index, len(self.plans), stats["loss"], stats["lr"],
+                                         images_per_step)
+                    if self.step % run.log_every == 0 or self.step == end:
+                        elapsed = time.perf_counter() - window_start
+                        if self.dist.is_main:
+                            row = {k: v / window_steps for k, v in window.items()}
+                            row.update({"step": self.step, "stage": plan.index + 1,
+                                        "epoch": self.step_epoch(plan), "it_per_s": window_steps / elapsed,
+                                        "img_per_s": window_steps * images_per_step / elapsed,
+                                        "wall_s": self.wall_time()})
+                            self.train_log.write(row)
+                        window, window_start, window_steps = {}, time.perf_counter(), 0
+                    paused = time.perf_counter()
+                    if self.step % run.val_every == 0:
+                        self.validate(plan)
+                    if self.step % run.checkpoint_every == 0 or self.step == end:
+                        self.save()
+                        last_saved = self.step
+                    paused = time.perf_counter() - paused
+                    self.reporter.exclude(paused)  # it/s and ETA count training steps only
+                    window_start += paused
+        except KeyboardInterrupt:
+            if self.step > last_saved:
+                self.reporter.message(f"interrupted: saving step {self.step}")
+                self.save()
+            raise
+        finally:
+            self.reporter.close()
+        finished = self.step >= self.total_steps
+        final = None
+        if finished:
+            if self.val_set is not None and self.step % run.val_every != 0:
+                self.validate(self.plan_of(self.step - 1))
+            final = self.finish_swa()
+            self.save()
+        result = TrainResult(self.paths.root, self.step, self.total_steps, finished, self.best.get("psnr"),
+                             final or (self.paths.best if self.paths.best.is_file() else None))
+        self.say(self._summary(result))
+        return result
+
+    def step_epoch(self, plan: StagePlan) -> float:
+        images = plan.config.batch_size * self.dist.world_size * (self.step - plan.first_step)
+        return images / max(self.epoch_size, 1)
+
+    def _describe(self, stop_at: int) -> None:
+        data = "; ".join(s.describe() for s in self.stage_sources[0])
+        weights = [s.weight for s in self.specs]
+        if len(weights) > 1:
+            data += " (weights " + ", ".join(f"{w / sum(weights):.2f}" for w in weights) + ")"
+        val = f"{len(self.val_set)} images" + (f", centre {self.config.data.val_crop}px" if self.config.data.val_crop
+                                               else ", whole") if self.val_set else "none"
+        stages = ", ".join(f"{p.steps} steps at {p.config.crop}px x {p.config.batch_size}" for p in self.plans)
+        self.say(f"data: {data}; epoch = {self.epoch_size} images; validation: {val}")
+        self.say(f"schedule: {stages} (total {self.total_steps}); device {hardware_description(self.dist)}"
+                 + (f", {str(self.amp).replace('torch.', '')}" if self.amp else "") + f"; run folder {self.paths.root}")
+        if stop_at < self.total_steps:
+            self.say(f"stopping at step {stop_at} (--max-steps); continue later with --resume auto")
+
+    def _summary(self, result: TrainResult) -> str:
+        state = "finished" if result.finished else f"stopped at step {result.step}/{result.total_steps}"
+        best = f", best validation PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
+        return f"training {state} in {format_duration(self.wall_time())} (run total){best}; run folder {result.run_dir}"
+
+    def close(self) -> None:
+        """Leave the process as it was: process group closed, global determinism flag restored."""
+        shutdown(self.dist)
+        torch.use_deterministic_algorithms(self._deterministic_before)
+
+
+def train(config: TrainConfig, resume: str | None = None, console: Console | None = None) -> TrainResult:
+    """Train (or continue) a run; the library entry point behind `fdikp train`."""
+    trainer = Trainer(config, resume=resume, console=console)
+    try:
+        return trainer.run()
+    finally:
+        trainer.close()
+
+
+def resumed_config_file(out: Path, resume: str | None) -> Path | None:
+    """The saved config.toml of the run being resumed, if any (it becomes the base config)."""
+    if resume is None:
+        return None
+    root = out if resume == "auto" else Path(resume).expanduser()
+    if root.is_file():
+        root = root.parent.parent  # RUN/checkpoints/step_N.pt -> RUN
+    path = RunPaths(root).config
+    if path.is_file() and (resume != "auto" or latest_checkpoint(RunPaths(root)) is not None):
+        return path
+    return None
+
+
+__all__ = ["TrainResult", "Trainer", "evaluate_model", "resumed_config_file", "train"]
