@@ -1,9 +1,60 @@
-"""`fdikp synth` (placeholder until its issue lands)."""
+"""`fdikp synth`: make synthetic defocus training pairs from a folder of sharp photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
-def synth_command() -> None:
-    """Not implemented yet."""
-    typer.echo("fdikp synth: not implemented yet", err=True)
-    raise typer.Exit(2)
+def synth_command(
+    sharp_dir: Path = typer.Argument(..., help="Folder of sharp photos (searched recursively)."),
+    out_dir: Path = typer.Argument(..., help="Output folder; gets source/, target/ and radius/."),
+    count: int = typer.Option(..., "--count", "-n", min=1, help="Number of pairs to write."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same pairs."),
+    max_radius: Optional[float] = typer.Option(
+        None,
+        "--max-radius",
+        min=0.0,
+        help="Largest circle-of-confusion radius in px (default: SynthConfig.max_radius).",
+    ),
+    crop: Optional[int] = typer.Option(None, "--crop", min=8, help="Random square crop of this side before blurring."),
+) -> None:
+    """Write COUNT synthetic (defocused, sharp) pairs, with the CoC radius map of each.
+
+    Radius maps are 16-bit PNGs: radius in px = value / 1000.
+    Unreadable images are reported and skipped.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from fdikp_cli.cli.errors import cli_errors, err_console
+    from fdikp_cli.synth import SynthConfig
+    from fdikp_cli.synth.writer import write_synth_folder
+
+    with cli_errors():
+        config = SynthConfig() if max_radius is None else SynthConfig(max_radius=max_radius)
+        columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err_console, transient=False) as progress:
+            task = progress.add_task("synth", total=count)
+            report = write_synth_folder(
+                sharp_dir,
+                out_dir,
+                count,
+                seed=seed,
+                crop=crop,
+                config=config,
+                on_skip=lambda path, reason: progress.console.print(
+                    f"[yellow]skipped[/] {path}: {reason}", highlight=False
+                ),
+                on_pair=lambda done, total: progress.update(task, completed=done),
+            )
+        skipped = f", skipped {len(report.skipped)} unreadable image(s)" if report.skipped else ""
+        typer.echo(f"wrote {report.written} pairs to {report.out_dir}{skipped}")

@@ -1,0 +1,46 @@
+"""The sRGB transfer curve (IEC 61966-2-1) and highlight recovery.
+
+Defocus blur happens to light, not to gamma-encoded pixel values: a lens spreads photons, so
+the blur is a convolution in linear light. Blurring sRGB values directly makes bright bokeh
+discs too dim and dark edges too wide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_LINEAR_KNEE = 0.0031308
+_ENCODED_KNEE = 0.04045
+
+
+def srgb_to_linear(encoded: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] -> linear light (same shape, float32)."""
+    x = np.clip(encoded, 0.0, 1.0).astype(np.float32, copy=False)
+    low = x / 12.92
+    high = ((x + 0.055) / 1.055) ** 2.4
+    return np.where(x <= _ENCODED_KNEE, low, high).astype(np.float32)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """Linear light -> sRGB-encoded values, clipped to [0, 1] first (the sensor saturates)."""
+    x = np.clip(linear, 0.0, 1.0).astype(np.float32, copy=False)
+    low = x * 12.92
+    high = 1.055 * np.power(np.maximum(x, _LINEAR_KNEE), 1.0 / 2.4) - 0.055
+    return np.where(x <= _LINEAR_KNEE, low, high).astype(np.float32)
+
+
+def recover_highlights(linear: np.ndarray, encoded: np.ndarray, threshold: float, gain: float) -> np.ndarray:
+    """Give saturated pixels back some of the energy the sensor clipped.
+
+    A street lamp is far brighter than "white"; once blurred its light spreads into a bright
+    disc. Pixels whose brightest sRGB channel is above `threshold` are scaled up in linear
+    light, smoothly from x1 at the threshold to x`gain` at full saturation.
+
+    Shape: linear, encoded (H, W, 3) -> (H, W, 3) float32, values may exceed 1.
+    """
+    if gain <= 1.0 or threshold >= 1.0:
+        return linear
+    peak = encoded.max(axis=2, keepdims=True)
+    t = np.clip((peak - threshold) / (1.0 - threshold), 0.0, 1.0)
+    ramp = t * t * (3.0 - 2.0 * t)  # smoothstep: no visible contour at the threshold
+    return (linear * (1.0 + (gain - 1.0) * ramp)).astype(np.float32)

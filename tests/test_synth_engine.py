@@ -1,0 +1,235 @@
+"""The synthetic defocus engine against closed-form optics: disc PSFs, energy, occlusion."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fdikp_cli.errors import ConfigError
+from fdikp_cli.synth import BlurLayer, SynthConfig, synthesize_pair, synthesize_pair_with_layers
+from fdikp_cli.synth.psf import PsfShape, psf_kernel
+from fdikp_cli.synth.render import LEVEL_RATIO, render_layers
+from fdikp_cli.synth.srgb import linear_to_srgb, srgb_to_linear
+
+CLEAN = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, highlight_prob=0.0)
+DISC = PsfShape(kind="disc", softness=0.5)
+
+
+def _full(shape: tuple[int, int], value: float) -> np.ndarray:
+    return np.full(shape, value, dtype=np.float32)
+
+
+def _segment_fraction(distance: float, radius: float) -> float:
+    """Share of a uniform disc of `radius` lying beyond a straight edge `distance` from its centre."""
+    if distance >= radius:
+        return 0.0
+    segment = radius**2 * math.acos(distance / radius) - distance * math.sqrt(radius**2 - distance**2)
+    return segment / (math.pi * radius**2)
+
+
+@pytest.mark.parametrize("radius", [3.0, 6.0, 10.0])
+@pytest.mark.parametrize("min_scaled_radius", [0.0, 4.0])  # full resolution, and the reduced-resolution path
+def test_point_source_becomes_disc_of_requested_radius(radius: float, min_scaled_radius: float) -> None:
+    size = 65
+    image = np.zeros((size, size, 3), dtype=np.float32)
+    image[size // 2, size // 2] = 100.0
+    layer = BlurLayer(_full((size, size), 1.0), _full((size, size), radius))
+    out = render_layers(image, [layer], DISC, min_scaled_radius=min_scaled_radius)[..., 1]
+
+    # The light is spread, not lost (bilinear upsampling on the reduced path costs ~0.2 %).
+    assert out.sum() == pytest.approx(100.0, rel=1e-4 if min_scaled_radius == 0.0 else 4e-3)
+    plateau = 100.0 / (math.pi * radius**2)  # a uniform disc's height
+    equivalent_radius = math.sqrt((out > 0.5 * plateau).sum() / math.pi)
+    assert equivalent_radius == pytest.approx(radius, abs=0.6)
+    yy, xx = np.mgrid[0:size, 0:size] - size // 2
+    core = np.hypot(yy, xx) <= radius - (1.5 if min_scaled_radius == 0.0 else 2.5)
+    assert np.allclose(out[core], plateau, rtol=0.12)  # flat top, like a real bokeh disc
+    # Nothing beyond the rim: a radius between two table levels mixes their two discs, so the
+    # rim may reach the next level (<= LEVEL_RATIO x); the reduced path's edge is ~1 px softer.
+    rim = radius * LEVEL_RATIO + (1.5 if min_scaled_radius == 0.0 else 2.5)
+    assert out[np.hypot(yy, xx) >= rim].max() < 0.02 * plateau
+
+
+def test_disc_kernel_is_uniform_and_normalised() -> None:
+    kernel = psf_kernel(7.0, PsfShape(kind="disc", softness=0.01))
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-6)
+    assert 1.0 / kernel.max() == pytest.approx(math.pi * 49, rel=0.01)  # flat top over the disc's area
+    assert psf_kernel(0.0).shape == (1, 1)
+
+
+@pytest.mark.parametrize("kind", ["polygon", "gaussian"])
+def test_other_psf_shapes_have_comparable_size(kind: str) -> None:
+    kernel = psf_kernel(6.0, PsfShape(kind=kind, blades=6))
+    yy, xx = np.mgrid[0 : kernel.shape[0], 0 : kernel.shape[1]] - kernel.shape[0] // 2
+    spread = math.sqrt((kernel * (yy**2 + xx**2)).sum())  # RMS radius; a uniform disc's is R / sqrt(2)
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-6)
+    assert spread == pytest.approx(6.0 / math.sqrt(2.0), rel=0.25)
+
+
+def test_zero_radius_everywhere_returns_the_target() -> None:
+    rng = np.random.default_rng(1)
+    sharp = rng.uniform(0, 1, size=(40, 48, 3)).astype(np.float32)
+    layers = [BlurLayer(_full((40, 48), 1.0), _full((40, 48), 0.0))]
+    pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=CLEAN)
+    np.testing.assert_allclose(pair.blurred, pair.sharp, atol=2e-5)
+    np.testing.assert_allclose(pair.sharp, sharp, atol=2e-5)
+
+
+def test_in_focus_region_in_front_stays_identical_to_target() -> None:
+    rng = np.random.default_rng(2)
+    sharp = rng.uniform(0, 1, size=(64, 64, 3)).astype(np.float32)
+    near = np.zeros((64, 64), dtype=np.float32)
+    near[16:48, 16:48] = 1.0
+    layers = [BlurLayer(_full((64, 64), 1.0), _full((64, 64), 6.0)), BlurLayer(near, _full((64, 64), 0.0))]
+    pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=CLEAN, psf=DISC)
+    np.testing.assert_allclose(pair.blurred[16:48, 16:48], pair.sharp[16:48, 16:48], atol=2e-5)
+    # ...while the blurred background around it has lost its pixel-level texture.
+    assert np.abs(pair.blurred[:10] - pair.sharp[:10]).mean() > 0.1
+    assert pair.radius[20, 20] == 0.0 and pair.radius[2, 2] == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize("radius_map", ["constant", "ramp"])
+def test_energy_is_conserved_in_linear_light(radius_map: str) -> None:
+    rng = np.random.default_rng(3)
+    image = np.zeros((96, 96, 3), dtype=np.float32)
+    image[20:76, 20:76] = rng.uniform(0, 1, size=(56, 56, 3))  # dark margin wider than the blur
+    ramp = np.tile(np.linspace(0, 10, 96, dtype=np.float32), (96, 1))
+    radius = _full((96, 96), 8.0) if radius_map == "constant" else ramp
+    out = render_layers(image, [BlurLayer(_full((96, 96), 1.0), radius)], DISC)
+    # Level blending normalises the alpha where the radius changes: a small, bounded error.
+    tolerance = 1e-3 if radius_map == "constant" else 0.02
+    np.testing.assert_allclose(out.sum(axis=(0, 1)), image.sum(axis=(0, 1)), rtol=tolerance)
+
+
+def test_mean_is_preserved_in_linear_light_by_synthesize_pair() -> None:
+    rng = np.random.default_rng(4)
+    sharp = np.zeros((80, 80, 3), dtype=np.float32)
+    sharp[16:64, 16:64] = rng.uniform(0.1, 0.9, size=(48, 48, 3))
+    layers = [BlurLayer(_full((80, 80), 1.0), _full((80, 80), 5.0))]
+    pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=CLEAN, psf=DISC)
+    assert srgb_to_linear(pair.blurred).mean() == pytest.approx(srgb_to_linear(sharp).mean(), rel=2e-3)
+    assert pair.blurred.mean() != pytest.approx(sharp.mean(), rel=2e-3)  # the sRGB mean is not conserved
+
+
+def test_blurred_near_object_covers_sharp_far_one() -> None:
+    height, width, edge, radius = 24, 64, 32, 8.0
+    far = np.zeros((height, width, 3), dtype=np.float32)
+    far[..., 2] = 0.6  # blue far surface, in focus
+    near_mask = np.zeros((height, width), dtype=np.float32)
+    near_mask[:, edge:] = 1.0  # red near surface on the right, defocused
+    image = far.copy()
+    image[:, edge:] = (0.8, 0.0, 0.0)
+    far_layer = BlurLayer(_full((height, width), 1.0), _full((height, width), 0.0))
+    layers = [far_layer, BlurLayer(near_mask, _full((height, width), radius))]
+    out = render_layers(image, layers, DISC, min_scaled_radius=0.0)[height // 2]
+    for column in range(edge - 10, edge):
+        # Pixel centre `column` is (edge - 0.5 - column) from the edge: that share of its disc sees red.
+        covered = _segment_fraction(edge - 0.5 - column, radius)
+        assert out[column, 0] == pytest.approx(0.8 * covered, abs=0.03)
+        assert out[column, 2] == pytest.approx(0.6 * (1.0 - covered), abs=0.03)
+    assert out[edge - 1, 0] > 0.25  # the red object's blur clearly spills over the far one
+
+
+def test_sharp_near_object_leaves_no_halo_on_blurred_far_one() -> None:
+    height, width, edge = 24, 64, 32
+    image = np.zeros((height, width, 3), dtype=np.float32)
+    image[:, :edge, 2] = 0.6  # blue far surface on the left, defocused
+    image[:, edge:, 0] = 0.8  # red near surface on the right, in focus
+    near_mask = np.zeros((height, width), dtype=np.float32)
+    near_mask[:, edge:] = 1.0
+    far_layer = BlurLayer(_full((height, width), 1.0), _full((height, width), 8.0))
+    layers = [far_layer, BlurLayer(near_mask, _full((height, width), 0.0))]
+    out = render_layers(image, layers, DISC)
+    np.testing.assert_allclose(out[:, edge:], image[:, edge:], atol=1e-5)  # the near edge stays sharp
+    assert out[:, :edge, 0].max() < 1e-3  # no red bleeds into the far surface
+    np.testing.assert_allclose(out[:, :edge, 2], 0.6, atol=0.01)  # and it does not darken there
+
+
+def test_same_seed_same_pair_other_seed_other_pair() -> None:
+    rng = np.random.default_rng(5)
+    sharp = rng.uniform(0, 1, size=(48, 56, 3)).astype(np.float32)
+    config = SynthConfig(max_radius=6.0)
+    first, again = synthesize_pair(sharp, 7, config), synthesize_pair(sharp, 7, config)
+    other = synthesize_pair(sharp, 8, config)
+    np.testing.assert_array_equal(first.blurred, again.blurred)
+    np.testing.assert_array_equal(first.radius, again.radius)
+    assert not np.array_equal(first.blurred, other.blurred)
+    from_generator = synthesize_pair(sharp, np.random.default_rng(7), config)
+    np.testing.assert_array_equal(first.blurred, from_generator.blurred)
+
+
+def test_pair_shapes_ranges_and_radius_limit() -> None:
+    rng = np.random.default_rng(6)
+    sharp = rng.uniform(0, 1, size=(40, 60, 3)).astype(np.float32)
+    for seed in range(6):
+        pair = synthesize_pair(sharp, seed, SynthConfig(max_radius=5.0))
+        assert pair.blurred.shape == pair.sharp.shape == (40, 60, 3)
+        assert pair.radius.shape == (40, 60)
+        assert pair.blurred.dtype == pair.sharp.dtype == pair.radius.dtype == np.float32
+        assert 0.0 <= pair.blurred.min() and pair.blurred.max() <= 1.0
+        assert 0.0 <= pair.radius.min() and pair.radius.max() <= 5.0 + 1e-5
+
+
+def test_highlights_spread_into_bright_discs() -> None:
+    sharp = np.full((64, 64, 3), 0.05, dtype=np.float32)
+    sharp[32, 32] = 1.0  # a saturated point light
+    layers = [BlurLayer(_full((64, 64), 1.0), _full((64, 64), 5.0))]
+    plain = synthesize_pair_with_layers(sharp, layers, 0, CLEAN, psf=DISC)
+    bright = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, highlight_prob=1.0, highlight_gain_range=(8.0, 8.0))
+    boosted = synthesize_pair_with_layers(sharp, layers, 0, bright, psf=DISC)
+    # Without recovered energy a blurred point light is a faint smudge; with it, a visible disc.
+    assert boosted.blurred[32, 32, 0] > plain.blurred[32, 32, 0] + 0.1
+    np.testing.assert_allclose(boosted.sharp, sharp, atol=2e-5)  # white stays white in the target
+
+
+def test_srgb_curve_matches_the_standard() -> None:
+    assert float(srgb_to_linear(np.float32(0.5))) == pytest.approx(0.214041, abs=1e-5)
+    assert float(linear_to_srgb(np.float32(0.18))) == pytest.approx(0.461356, abs=1e-5)
+    x = np.linspace(0, 1, 1001, dtype=np.float32)
+    np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=2e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"max_radius": -1.0},
+        {"noise_prob": 1.5},
+        {"jpeg_quality_range": (90, 80)},
+        {"polygon_prob": 0.7, "gaussian_prob": 0.5},
+    ],
+)
+def test_invalid_config_is_refused(overrides: dict) -> None:
+    with pytest.raises(ConfigError):
+        SynthConfig(**overrides)
+
+
+def test_wrong_image_shape_is_refused() -> None:
+    with pytest.raises(ValueError):
+        synthesize_pair(np.zeros((16, 16), dtype=np.float32), 0)
+
+
+def test_segment_occluder_follows_the_photos_edges() -> None:
+    from fdikp_cli.synth.depth import _segment_mask
+
+    rng = np.random.default_rng(9)
+    image = np.zeros((64, 96, 3), dtype=np.float32)
+    image[:, :40] = (0.8, 0.2, 0.1)  # a red object on the left
+    image[:, 40:] = (0.1, 0.3, 0.9)  # blue sky on the right
+    image += rng.normal(0, 0.01, size=image.shape).astype(np.float32)
+    halves = [np.zeros((64, 96), dtype=bool), np.zeros((64, 96), dtype=bool)]
+    halves[0][:, :40], halves[1][:, 40:] = True, True
+    masks = [_segment_mask(np.clip(image, 0, 1), np.random.default_rng(seed)) > 0.5 for seed in range(4)]
+    assert sum(mask.any() for mask in masks) >= 3
+    for mask in masks:
+        # Whatever piece is chosen lies on one side of the colour edge: it never straddles it
+        # (a random shape would, with blur changing in the middle of a uniform surface).
+        side = halves[0] if (mask & halves[0]).sum() > (mask & halves[1]).sum() else halves[1]
+        assert (mask & ~side).sum() <= 64 * 2  # at most ~a pixel column of spill along the edge
+
+
+def test_image_segment_layouts_are_deterministic() -> None:
+    sharp = np.clip(np.random.default_rng(10).uniform(0, 1, size=(64, 64, 3)), 0, 1).astype(np.float32)
+    config = SynthConfig(occluder_prob=1.0, segment_occluder_prob=1.0, max_radius=6.0)
+    np.testing.assert_array_equal(synthesize_pair(sharp, 3, config).blurred, synthesize_pair(sharp, 3, config).blurred)
