@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import numpy as np
@@ -83,7 +85,9 @@ def test_in_focus_region_in_front_stays_identical_to_target() -> None:
     near = np.zeros((64, 64), dtype=np.float32)
     near[16:48, 16:48] = 1.0
     layers = [BlurLayer(_full((64, 64), 1.0), _full((64, 64), 6.0)), BlurLayer(near, _full((64, 64), 0.0))]
-    pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=CLEAN, psf=DISC)
+    # Optics only: exposure matching (a global gain, like noise a camera-side effect) is off.
+    optics_only = dataclasses.replace(CLEAN, match_exposure=False)
+    pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=optics_only, psf=DISC)
     np.testing.assert_allclose(pair.blurred[16:48, 16:48], pair.sharp[16:48, 16:48], atol=2e-5)
     # ...while the blurred background around it has lost its pixel-level texture.
     assert np.abs(pair.blurred[:10] - pair.sharp[:10]).mean() > 0.1
@@ -108,9 +112,26 @@ def test_mean_is_preserved_in_linear_light_by_synthesize_pair() -> None:
     sharp = np.zeros((80, 80, 3), dtype=np.float32)
     sharp[16:64, 16:64] = rng.uniform(0.1, 0.9, size=(48, 48, 3))
     layers = [BlurLayer(_full((80, 80), 1.0), _full((80, 80), 5.0))]
-    pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=CLEAN, psf=DISC)
+    physical = dataclasses.replace(CLEAN, match_exposure=False)
+    pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=physical, psf=DISC)
     assert srgb_to_linear(pair.blurred).mean() == pytest.approx(srgb_to_linear(sharp).mean(), rel=2e-3)
     assert pair.blurred.mean() != pytest.approx(sharp.mean(), rel=2e-3)  # the sRGB mean is not conserved
+
+
+def test_exposure_matching_keeps_the_srgb_mean() -> None:
+    # Default engine: the blurred photo is exposed like its target, so a model trained on the
+    # pairs never learns a global brightness change.
+    rng = np.random.default_rng(5)
+    sharp = rng.uniform(0.0, 1.0, size=(64, 64, 3)).astype(np.float32)
+    sharp[20:30, 20:30] = 1.0  # a clipped highlight, boosted by highlight recovery
+    config = dataclasses.replace(CLEAN, highlight_prob=1.0, match_exposure=True)
+    layers = [BlurLayer(_full((64, 64), 1.0), _full((64, 64), 6.0))]
+    pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=config, psf=DISC)
+    assert pair.blurred.mean() == pytest.approx(pair.sharp.mean(), abs=2e-3)
+    unmatched = synthesize_pair_with_layers(
+        sharp, layers, seed=0, config=dataclasses.replace(config, match_exposure=False), psf=DISC
+    )
+    assert unmatched.blurred.mean() > pair.sharp.mean() + 0.01
 
 
 def test_blurred_near_object_covers_sharp_far_one() -> None:

@@ -65,6 +65,11 @@ class SynthConfig:
     jpeg_prob: float = 0.2
     jpeg_quality_range: tuple[int, int] = (85, 98)
     min_scaled_radius: float = 4.0
+    # Scale the blurred light so its sRGB mean equals the target's. Blurring in linear light
+    # raises the sRGB mean (the curve is concave) and recovered highlights add light: without
+    # this, every synthetic pair is brighter than its target (+0.012 mean on average) and a
+    # model learns to darken real photos, whose pairs show no such bias.
+    match_exposure: bool = True
 
     def __post_init__(self) -> None:
         if not self.max_radius >= 0.0:

@@ -101,6 +101,19 @@ def synthesize_pair(
     return synthesize_pair_with_layers(image, layers, rng, config)
 
 
+def match_srgb_mean(linear: np.ndarray, target_mean: float, iterations: int = 4) -> np.ndarray:
+    """Scale linear light by one global gain so that its sRGB encoding has `target_mean`
+    (an exposure change, as a camera would make). Shape: (H, W, 3) -> (H, W, 3)."""
+    gain = 1.0
+    for _ in range(iterations):
+        mean = float(linear_to_srgb(linear * gain).mean())
+        if mean <= 1e-6:
+            break
+        # sRGB ~ linear^(1/2.4): a gain g changes the encoded mean by about g^(1/2.4).
+        gain *= (target_mean / mean) ** 2.4
+    return (linear * gain).astype(np.float32)
+
+
 def synthesize_pair_with_layers(
     sharp: np.ndarray,
     layers: Sequence[BlurLayer],
@@ -122,6 +135,8 @@ def synthesize_pair_with_layers(
 
     max_radius = max(config.max_radius, max(float(layer.radius.max()) for layer in layers))
     blurred_linear = render_layers(linear, layers, shape, max_radius, config.min_scaled_radius)
+    if config.match_exposure:
+        blurred_linear = match_srgb_mean(blurred_linear, float(target.mean()))
 
     if rng.random() < config.noise_prob:
         own_noise = estimate_noise_sigma(image) * float(rng.uniform(*config.noise_match_range))

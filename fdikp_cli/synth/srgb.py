@@ -29,18 +29,31 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     return np.where(x <= _LINEAR_KNEE, low, high).astype(np.float32)
 
 
-def recover_highlights(linear: np.ndarray, encoded: np.ndarray, threshold: float, gain: float) -> np.ndarray:
-    """Give saturated pixels back some of the energy the sensor clipped.
+def recover_highlights(
+    linear: np.ndarray, encoded: np.ndarray, threshold: float, gain: float, window: int = 15
+) -> np.ndarray:
+    """Give small saturated light sources back some of the energy the sensor clipped.
 
     A street lamp is far brighter than "white"; once blurred its light spreads into a bright
     disc. Pixels whose brightest sRGB channel is above `threshold` are scaled up in linear
-    light, smoothly from x1 at the threshold to x`gain` at full saturation.
+    light, smoothly from x1 at the threshold to x`gain` at full saturation, but only where
+    the clipped area is small (a point light, a specular glint): a large clipped area such as
+    an overexposed sky is usually only a little above white, and boosting it would make the
+    whole blurred image brighter than its sharp target (measured: +0.02 mean sRGB shift on
+    average, up to +0.16, against -0.015 on the real DPDD pairs), which teaches a model to
+    darken photographs.
 
     Shape: linear, encoded (H, W, 3) -> (H, W, 3) float32, values may exceed 1.
     """
     if gain <= 1.0 or threshold >= 1.0:
         return linear
-    peak = encoded.max(axis=2, keepdims=True)
+    import cv2
+
+    peak = encoded.max(axis=2)
     t = np.clip((peak - threshold) / (1.0 - threshold), 0.0, 1.0)
     ramp = t * t * (3.0 - 2.0 * t)  # smoothstep: no visible contour at the threshold
-    return (linear * (1.0 + (gain - 1.0) * ramp)).astype(np.float32)
+    # Share of near-saturated pixels around each pixel: 1 inside a large clipped area.
+    crowding = cv2.blur((peak > threshold).astype(np.float32), (window, window), borderType=cv2.BORDER_REFLECT)
+    smallness = np.clip((0.6 - crowding) / 0.4, 0.0, 1.0)
+    boost = 1.0 + (gain - 1.0) * ramp * smallness
+    return (linear * boost[..., None]).astype(np.float32)
