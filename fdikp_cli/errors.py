@@ -31,3 +31,7 @@ class LpipsWeightsMissing(FdikpError):
 
 class TrainingDiverged(FdikpError):
     """The training loss became NaN or infinite."""
+
+
+class InferenceError(FdikpError):
+    """The model cannot run on an image (out of memory even at the smallest tile)."""

@@ -1,9 +1,154 @@
-"""`fdikp deblur` (placeholder until its issue lands)."""
+"""`fdikp deblur`: options -> `fdikp_cli.inference.batch.run_deblur`, with progress and a summary.
+
+torch is imported inside the command (through the library), so `fdikp --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from fdikp_cli.cli.errors import cli_errors, err_console
+
+if TYPE_CHECKING:
+    from fdikp_cli.inference.batch import BatchSummary, FileResult
+
+# Defaults repeated here so the module needs no torch import; tests/test_deblur_cli.py checks
+# they equal the library's (DEFAULT_SUFFIX, DEFAULT_QUALITY, DEFAULT_OVERLAP).
+_SUFFIX, _QUALITY, _OVERLAP = "_deblurred", 95, 64
+_FULL_TABLE_ROWS = 50  # longer batches list only what went wrong
 
 
-def deblur_command() -> None:
-    """Not implemented yet."""
-    typer.echo("fdikp deblur: not implemented yet", err=True)
-    raise typer.Exit(2)
+class _ConsoleReporter:
+    """Per-image progress bar with the tile count; one line per file; messages (stderr)."""
+
+    def __init__(self, console: Console, quiet: bool, prefix: str) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console, self.quiet, self.prefix = console, quiet, escape(prefix)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[tiles]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=quiet,
+        )
+        self.task = self.progress.add_task("", total=None, visible=False, tiles="")
+
+    def __enter__(self) -> "_ConsoleReporter":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def _line(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False, soft_wrap=True)
+
+    def message(self, text: str) -> None:
+        self._line(f"{self.prefix}[yellow]{escape(text)}[/]")
+
+    def file_started(self, index: int, total: int, source: Path) -> None:
+        description = escape(f"{self.prefix}[{index + 1}/{total}] {source.name}")
+        self.progress.reset(self.task, description=description, total=None, completed=0, visible=True, tiles="reading")
+
+    def tile_progress(self, done: int, total: int) -> None:
+        self.progress.update(self.task, completed=done, total=total, tiles=f"tile {done}/{total}")
+
+    def file_finished(self, result: "FileResult") -> None:
+        self.progress.update(self.task, visible=False)
+        if result.status == "failed":
+            self._line(f"{self.prefix}[red]failed[/] {escape(f'{result.source}: {result.reason}')}")
+        elif not self.quiet:
+            where = f" -> {result.output}" if result.output else ""
+            took = f" ({result.seconds:.1f} s)" if result.status == "done" else f" ({result.reason})"
+            self._line(escape(f"{self.prefix}{result.status} {result.source}{where}{took}"))
+            for note in result.notes:
+                self._line(f"{self.prefix}  [yellow]note:[/] {escape(note)}")
+
+
+def _print_summary(summary: "BatchSummary", prefix: str) -> None:
+    from rich.table import Table
+
+    rows = summary.results
+    if len(rows) > _FULL_TABLE_ROWS:
+        rows = [r for r in rows if r.status != "done"]
+    table = Table(title=escape(f"{prefix}fdikp deblur"), title_justify="left")
+    for column in ("input", "result", "output / reason"):
+        table.add_column(column)
+    for column in ("MP", "tiles", "s"):
+        table.add_column(column, justify="right")
+    style = {"done": "green", "skipped": "yellow", "failed": "red"}
+    for r in rows:
+        detail = str(r.output) if r.status == "done" else r.reason
+        done = r.status == "done"
+        numbers = (f"{r.megapixels:.1f}", str(r.tiles), f"{r.seconds:.1f}") if done else ("", "", "")
+        table.add_row(escape(str(r.source)), f"[{style[r.status]}]{r.status}[/]", escape(detail), *numbers)
+    console = Console()
+    if rows:
+        console.print(table)
+    counts = f"{prefix}{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
+    console.print(escape(counts), highlight=False, soft_wrap=True)
+
+
+def deblur_command(
+    inputs: List[str] = typer.Argument(
+        ..., help="Image files, folders or glob patterns (quote globs: '**/*.jpg').", show_default=False
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Output file (one input) or folder (subfolders kept). Default: beside each input."
+    ),
+    suffix: str = typer.Option(_SUFFIX, "--suffix", help="Added to each output name: NAME{suffix}.EXT."),
+    image_format: Optional[str] = typer.Option(
+        None, "--format", help="Output format: jpg, png, tif, webp or bmp. Default: the input's."
+    ),
+    quality: int = typer.Option(_QUALITY, "--quality", min=1, max=100, help="JPEG/WebP quality (WebP 100: lossless)."),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Also take images in subfolders of folder inputs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (inputs are never replaced)."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip inputs whose output exists (resume)."),
+    strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Write no ICC profile and no EXIF."),
+    tile: str = typer.Option(
+        "auto", "--tile", help="Tile side in pixels; 0: whole image; auto: 1024 on CPU, from free GPU memory on CUDA."
+    ),
+    tile_overlap: int = typer.Option(_OVERLAP, "--tile-overlap", min=0, help="Pixels shared by neighbouring tiles."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto (fp32 on CPU; bf16, else fp16, on CUDA), fp32, fp16 or bf16."
+    ),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (default: the shipped weights)."),
+    compare: bool = typer.Option(False, "--compare", help="Also write NAME{suffix}_compare.EXT: input | output."),
+    save_maps: bool = typer.Option(
+        False, "--save-maps", help="Also write NAME{suffix}_dilation.png: where the model saw the most blur."
+    ),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress and no summary; failures still reported."),
+) -> None:
+    """Deblur photographs: NAME_deblurred.EXT is written beside each input.
+
+    Bit depth, alpha, orientation, ICC profile and EXIF are kept; large photos run in
+    blended tiles. Exit status 1 if any file failed.
+    """
+    with cli_errors():
+        from fdikp_cli.inference.batch import DeblurOptions, parse_tile, run_deblur
+        from fdikp_cli.inference.device import rank_from_environment
+
+        options = DeblurOptions(
+            output=output, suffix=suffix, format=image_format, quality=quality, overwrite=overwrite,
+            skip_existing=skip_existing, strip_metadata=strip_metadata, recursive=recursive,
+            tile=parse_tile(tile), overlap=tile_overlap, compare=compare, save_maps=save_maps,
+        )  # fmt: skip
+        rank = rank_from_environment()
+        prefix = f"[rank {rank.rank}/{rank.world_size}] " if rank.world_size > 1 else ""
+        with _ConsoleReporter(err_console, quiet, prefix) as reporter:
+            summary = run_deblur(
+                inputs, options, weights=weights, device=device, precision=precision, reporter=reporter
+            )
+        if not quiet:
+            _print_summary(summary, prefix)
+    if not summary.ok:
+        raise typer.Exit(1)

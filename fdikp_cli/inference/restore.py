@@ -1,30 +1,248 @@
-"""restore(): one image tensor in, its deblurred version out.
+"""restore(): one image tensor in, its deblurred version out, whole or in blended tiles.
 
-(Minimal version: whole image only. The deblur issue extends it with tiling, keeping the
-signature.)
+The inference contract (any model, not only FDIKP):
+- `model` is any callable (an nn.Module or a function) taking x (B, 3, h, w) float in [0, 1]
+  on `device` and returning the restored image as a tensor (B, 3, h, w), or a list/tuple of
+  images whose last element is the full-resolution one (FDIKP returns [1/4, 1/2, full]).
+  Outputs are clamped to [0, 1] here.
+- Inputs are padded (reflect, bottom/right) to `model.config.size_multiple` when the model
+  has one, and the result is cropped back: tiles of any size are accepted.
+- The image stays on the host (float in [0, 1], or uint8 / uint16 read as /255 / /65535, so a
+  24 MP photo needs no float copy); only tiles go to the device, and the blended result is
+  accumulated in a host float32 buffer (see tiling.py).
+- For models with global operations (FDIKP: FFT, global pooling, strip attention) tiled and
+  whole results differ; benchmarks/bench_deblur.py measures by how much.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Literal, Union
+
 import torch
 
-from fdikp_cli.model import FDIKP
+from fdikp_cli.errors import InferenceError
+from fdikp_cli.inference.device import MIN_TILE, auto_tile_size, is_out_of_memory, release_cached_memory, round_down
+from fdikp_cli.inference.tiling import axis_starts, axis_weight_sum, axis_weights, pad_to_multiple
+
+TileSpec = Union[int, Literal["auto"], None]
+ProgressCallback = Callable[[int, int], None]  # (tiles done, tiles in total)
+DEFAULT_OVERLAP = 64
+
+
+@dataclass
+class RestoreResult:
+    """The restored image and what it took."""
+
+    image: torch.Tensor  # (B, 3, H, W) float32 in [0, 1], host
+    dilation: torch.Tensor | None  # (B, 1, H, W) PAC dilation map in [1, d_max], host; None if not asked / none
+    tile: int | None  # the tile side used; None: the whole image in one pass
+    tiles: int  # how many forward passes
+
+
+def size_multiple(model: object) -> int:
+    """The input size multiple the model wants (1 if it does not say)."""
+    return int(getattr(getattr(model, "config", None), "size_multiple", 1) or 1)
+
+
+def has_dilation_maps(model: object) -> bool:
+    """True when the model can return the PAC dilation map (FDIKP with pac=True)."""
+    return hasattr(model, "forward_with_maps") and bool(getattr(getattr(model, "config", None), "pac", False))
+
+
+def _final_image(output: object) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        return output
+    images = getattr(output, "images", output)
+    if isinstance(images, (list, tuple)) and images and isinstance(images[-1], torch.Tensor):
+        return images[-1]
+    raise TypeError(f"the model returned {type(output).__name__}; expected a tensor or a list of tensors")
+
+
+def _model_device(model: object) -> torch.device:
+    parameters = getattr(model, "parameters", None)
+    if callable(parameters):
+        first = next(iter(parameters()), None)
+        if first is not None:
+            return first.device
+    return torch.device("cpu")
+
+
+def _to_unit_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 / uint16 -> float32 in [0, 1]; floats -> float32."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    if x.dtype == torch.uint16:
+        return x.float().div_(65535.0)
+    if not x.is_floating_point():
+        raise TypeError(f"image must be float in [0, 1], uint8 or uint16, got {x.dtype}")
+    return x.float()
+
+
+def _make_forward(model: Callable, with_dilation: bool, device: torch.device, dtype: torch.dtype):
+    """x (B, 3, h, w) float32 on device -> (B, 3 [+1], h, w) float32 on device."""
+    multiple = size_multiple(model)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        padded, undo = pad_to_multiple(x, multiple)
+        with torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype != torch.float32):
+            if with_dilation:
+                out = model.forward_with_maps(padded)  # type: ignore[attr-defined]
+                image, dilation = out.images[-1], out.maps[-1].dilation_input
+                return undo(torch.cat([image.float(), dilation.float()], dim=1))
+            return undo(_final_image(model(padded)).float())
+
+    return forward
 
 
 @torch.no_grad()
-def restore(
-    model: FDIKP,
+def _run(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    image: torch.Tensor,
+    out_channels: int,
+    tile: int | None,
+    overlap: int,
+    align: int,
+    device: torch.device,
+    on_tile: ProgressCallback | None,
+) -> tuple[torch.Tensor, int]:
+    """Blend forward() over tiles of `image` (B, 3, H, W) -> ((B, out_channels, H, W) host float32, tiles)."""
+    b, _, h, w = image.shape
+    if not tile or (tile >= h and tile >= w):
+        if on_tile:
+            on_tile(0, 1)
+        y = forward(_to_unit_float(image).to(device)).cpu()
+        if on_tile:
+            on_tile(1, 1)
+        return y, 1
+    overlap = max(0, min(overlap, tile // 2))
+    rows, cols = axis_starts(h, tile, overlap, align), axis_starts(w, tile, overlap, align)
+    row_weights, col_weights = axis_weights(rows, h, tile, overlap), axis_weights(cols, w, tile, overlap)
+    total = len(rows) * len(cols)
+    accumulator = torch.zeros(b, out_channels, h, w, dtype=torch.float32)
+    done = 0
+    if on_tile:
+        on_tile(0, total)
+    for y0, wy in zip(rows, row_weights):
+        for x0, wx in zip(cols, col_weights):
+            y1, x1 = y0 + wy.numel(), x0 + wx.numel()
+            x = _to_unit_float(image[..., y0:y1, x0:x1]).to(device)  # (B, 3, th, tw)
+            weight = (wy[:, None] * wx[None, :]).to(device=device, dtype=torch.float32)  # (th, tw)
+            accumulator[..., y0:y1, x0:x1] += (forward(x) * weight).cpu()
+            done += 1
+            if on_tile:
+                on_tile(done, total)
+    # Normalise by the separable weight sum, in place (no (H, W) buffer).
+    accumulator /= axis_weight_sum(rows, row_weights, h).float().view(1, 1, h, 1)
+    accumulator /= axis_weight_sum(cols, col_weights, w).float().view(1, 1, 1, w)
+    return accumulator, total
+
+
+def _restore_once(
+    model: Callable,
+    image: torch.Tensor,
+    tile: int | None,
+    overlap: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    with_maps: bool,
+    on_tile: ProgressCallback | None,
+) -> RestoreResult:
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"restore expects (B, 3, H, W), got {tuple(image.shape)}")
+    with_dilation = with_maps and has_dilation_maps(model)
+    tile = round_down(tile, size_multiple(model)) if tile else None
+    forward = _make_forward(model, with_dilation, device, dtype)
+    out, tiles = _run(forward, image, 4 if with_dilation else 3, tile, overlap, size_multiple(model), device, on_tile)
+    restored = out[:, :3].clamp_(0.0, 1.0)
+    dilation = out[:, 3:] if with_dilation else None
+    h, w = image.shape[-2:]
+    used = tile if tile and (tile < h or tile < w) else None
+    return RestoreResult(restored, dilation, used, tiles)
+
+
+def restore_auto(
+    model: Callable,
     image: torch.Tensor,
     *,
-    tile: int | None = None,
-    overlap: int = 64,
+    overlap: int = DEFAULT_OVERLAP,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    start_tile: int | None = None,
+    with_maps: bool = False,
+    on_tile: ProgressCallback | None = None,
+    on_retry: Callable[[int, int], None] | None = None,
+) -> RestoreResult:
+    """Restore with the tile picked from free memory (or `start_tile`), halving it and
+    starting the image again after each out-of-memory error, down to MIN_TILE.
+
+    The result's `.tile` is what worked: pass it as start_tile for the next image.
+    on_retry(old_tile, new_tile) is called before each retry.
+    """
+    device = torch.device(device) if device is not None else _model_device(model)
+    multiple = size_multiple(model)
+    tile = start_tile or auto_tile_size(device, dtype, multiple)
+    h, w = image.shape[-2:]
+    while True:
+        try:
+            result = _restore_once(model, image, tile, overlap, device, dtype, with_maps, on_tile)
+            result.tile = result.tile or tile  # remember the auto size even when the image fitted whole
+            return result
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, below
+            if not is_out_of_memory(exc):
+                raise
+        # Outside the except block, so the failed attempt's tensors are freed before retrying.
+        release_cached_memory(device)
+        effective = min(tile, max(h, w))
+        if effective <= MIN_TILE:
+            raise InferenceError(f"out of memory on {device} even with {effective} px tiles")
+        smaller = max(MIN_TILE, round_down(effective // 2, multiple))
+        if on_retry:
+            on_retry(tile, smaller)
+        tile = smaller
+
+
+def restore_detailed(
+    model: Callable,
+    image: torch.Tensor,
+    *,
+    tile: TileSpec = "auto",
+    overlap: int = DEFAULT_OVERLAP,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    start_tile: int | None = None,
+    with_maps: bool = False,
+    on_tile: ProgressCallback | None = None,
+    on_retry: Callable[[int, int], None] | None = None,
+) -> RestoreResult:
+    """restore() with everything: the PAC dilation map too (with_maps, blended over tiles like
+    the image), progress per tile, and for tile="auto" the remembered start_tile and retries."""
+    if tile == "auto":
+        return restore_auto(
+            model, image, overlap=overlap, device=device, dtype=dtype, start_tile=start_tile,
+            with_maps=with_maps, on_tile=on_tile, on_retry=on_retry,
+        )  # fmt: skip
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 0):
+        raise ValueError(f"tile must be None, 0, a positive int or 'auto', got {tile!r}")
+    device = torch.device(device) if device is not None else _model_device(model)
+    return _restore_once(model, image, tile or None, overlap, device, dtype, with_maps, on_tile)
+
+
+def restore(
+    model: Callable,
+    image: torch.Tensor,
+    *,
+    tile: TileSpec = None,
+    overlap: int = DEFAULT_OVERLAP,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Deblur `image` (B, 3, H, W) in [0, 1] on the host; returns (B, 3, H, W) float32 in [0, 1]
-    on the host. tile=None or 0: whole image."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    x = image.to(device=device, dtype=dtype)
-    with torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype != torch.float32):
-        y = model(x)[-1]
-    return y.float().clamp_(0.0, 1.0).cpu()
+    """Deblur `image` (B, 3, H, W) in [0, 1] (or uint8/uint16) on the host; returns
+    (B, 3, H, W) float32 in [0, 1] on the host.
+
+    tile=None or 0: whole image in one pass. tile=N: N x N tiles (rounded down to the model's
+    size multiple) overlapping by `overlap`, blended with feathered weights. tile="auto": the
+    size from free memory (fixed on CPU), halved on out-of-memory (see restore_auto).
+    dtype: autocast precision (float32: none). `model` must already be on `device`.
+    """
+    return restore_detailed(model, image, tile=tile, overlap=overlap, device=device, dtype=dtype).image

@@ -1,0 +1,508 @@
+"""Deblurring files: the library API behind `fdikp deblur`.
+
+    summary = run_deblur(["photos/", "*.jpg"], DeblurOptions(recursive=True))
+    summary.failed  # FileResults with a one-line reason each
+
+Inputs are files, folders (images inside; with `recursive`, in subfolders too) and glob
+patterns (`**` allowed). Outputs go beside the inputs as NAME{suffix}.EXT, or into a file
+(one input) or folder given as `output` (subfolders of a folder input mirrored there). An
+input is never overwritten; an existing output only with `overwrite`; `skip_existing`
+resumes a batch. One file failing (unreadable, corrupt, out of memory...) is reported and
+the batch goes on. Under `torchrun`, each process takes every WORLD_SIZE-th file.
+
+Grayscale photos are replicated to RGB for the model and the result is turned back into one
+channel with the mean of R, G and B (the three outputs differ only by the model's noise, and
+the mean averages it away; luma weights would favour green's noise).
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from fdikp_cli.errors import ConfigError, FdikpError
+from fdikp_cli.imageio import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_QUALITY,
+    SUPPORTED_EXTENSIONS,
+    ImageFormat,
+    format_from_name,
+    format_from_path,
+    read_image,
+    write_image,
+)
+from fdikp_cli.imageio.formats import PNG
+from fdikp_cli.inference.device import (
+    RankInfo,
+    fall_back_if_unusable,
+    rank_from_environment,
+    resolve_device,
+    resolve_precision,
+)
+from fdikp_cli.inference.restore import DEFAULT_OVERLAP, TileSpec, has_dilation_maps, restore_detailed
+from fdikp_cli.inference.visualize import dilation_colour_map, side_by_side
+
+DEFAULT_SUFFIX = "_deblurred"
+COMPARE_TAG = "_compare"
+MAPS_TAG = "_dilation"
+GLOB_CHARACTERS = frozenset("*?[")
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class DeblurOptions:
+    """Everything `fdikp deblur` decides about files and tiles (not the model or device)."""
+
+    output: Path | None = None  # a file (one input) or a folder; None: beside each input
+    suffix: str = DEFAULT_SUFFIX
+    format: str | None = None  # "jpg", "png", ...; None: the input's format
+    quality: int = DEFAULT_QUALITY  # JPEG / WebP (WebP 100 = lossless)
+    overwrite: bool = False
+    skip_existing: bool = False
+    strip_metadata: bool = False
+    recursive: bool = False
+    tile: TileSpec = "auto"  # "auto", 0/None (whole image) or a side in pixels
+    overlap: int = DEFAULT_OVERLAP
+    compare: bool = False  # also write NAME{suffix}_compare.EXT: input | output
+    save_maps: bool = False  # also write NAME{suffix}_dilation.png: the PAC dilation map
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.overwrite and self.skip_existing:
+            raise ConfigError("--overwrite and --skip-existing exclude each other")
+        if not 1 <= self.quality <= 100:
+            raise ConfigError(f"--quality must be 1-100, got {self.quality}")
+        if self.overlap < 0:
+            raise ConfigError(f"--tile-overlap must be >= 0, got {self.overlap}")
+        if "/" in self.suffix or "\\" in self.suffix:
+            raise ConfigError(f"--suffix must not contain a path separator: {self.suffix!r}")
+        sized = isinstance(self.tile, int) and not isinstance(self.tile, bool) and self.tile >= 0
+        if self.tile != "auto" and self.tile is not None and not sized:
+            raise ConfigError(f"--tile must be auto, 0 or a positive number of pixels, got {self.tile!r}")
+        if self.format is not None:
+            format_from_name(self.format)  # raises ConfigError for an unknown name
+
+
+def parse_tile(text: str) -> TileSpec:
+    """The --tile option: "auto", "0" (no tiling) or a size in pixels."""
+    text = text.strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"--tile must be auto, 0 or a number of pixels, got {text!r}") from None
+    if value < 0:
+        raise ConfigError(f"--tile must be >= 0, got {value}")
+    return value or None
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    base: Path | None = None  # the folder (or glob root) it was found under; None: named itself
+
+
+@dataclass
+class FileResult:
+    """What happened to one input."""
+
+    source: Path
+    output: Path | None
+    status: str  # DONE, SKIPPED or FAILED
+    reason: str = ""  # one line, for skipped and failed
+    seconds: float = 0.0
+    megapixels: float = 0.0
+    tiles: int = 0
+    notes: list[str] = field(default_factory=list)  # what had to change (alpha dropped...)
+    extra_outputs: list[Path] = field(default_factory=list)  # compare image, dilation map
+
+
+@dataclass
+class BatchSummary:
+    results: list[FileResult]
+    rank: RankInfo = field(default_factory=RankInfo)
+
+    def with_status(self, status: str) -> list[FileResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def done(self) -> list[FileResult]:
+        return self.with_status(DONE)
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        return self.with_status(SKIPPED)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return self.with_status(FAILED)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Reporter(Protocol):
+    """How a batch tells its caller what happens (the CLI draws progress bars with it)."""
+
+    def message(self, text: str) -> None: ...
+
+    def file_started(self, index: int, total: int, source: Path) -> None: ...
+
+    def tile_progress(self, done: int, total: int) -> None: ...
+
+    def file_finished(self, result: FileResult) -> None: ...
+
+
+class SilentReporter:
+    def message(self, text: str) -> None:
+        pass
+
+    def file_started(self, index: int, total: int, source: Path) -> None:
+        pass
+
+    def tile_progress(self, done: int, total: int) -> None:
+        pass
+
+    def file_finished(self, result: FileResult) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- inputs and outputs
+
+
+def _is_our_output(path: Path, suffix: str) -> bool:
+    stem = path.stem
+    return bool(suffix) and any(stem.endswith(suffix + tag) for tag in ("", COMPARE_TAG, MAPS_TAG))
+
+
+def _images_in(folder: Path, recursive: bool, suffix: str) -> list[Path]:
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        p
+        for p in candidates
+        if p.suffix.lower() in SUPPORTED_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)  # hidden; our .NAME.part files
+        and not _is_our_output(p, suffix)  # results of an earlier run
+        and p.is_file()
+    )
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder part of a glob pattern before its first wildcard."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts:
+        if GLOB_CHARACTERS & set(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def collect_inputs(
+    specs: Sequence[str | Path], recursive: bool = False, suffix: str = DEFAULT_SUFFIX, exclude: Path | None = None
+) -> tuple[list[InputFile], list[FileResult]]:
+    """Expand files, folders and globs into input files (sorted per spec, duplicates
+    dropped); specs that name nothing come back as failed results.
+
+    Folders and globs skip hidden files, names that look like results (NAME{suffix}.EXT and
+    the compare / map images) and anything under `exclude` (the output folder), so a run
+    never feeds on its own outputs, even while another torchrun process is writing them.
+    """
+    excluded = exclude.resolve() if exclude is not None else None
+
+    def wanted(path: Path) -> bool:
+        return excluded is None or not path.resolve().is_relative_to(excluded)
+
+    inputs: list[InputFile] = []
+    problems: list[FileResult] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, base: Path | None) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            inputs.append(InputFile(path, base))
+
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            found = [p for p in _images_in(path, recursive, suffix) if wanted(p)]
+            if not found:
+                hint = "" if recursive else " (use --recursive for subfolders)"
+                problems.append(FileResult(path, None, FAILED, f"no images in this folder{hint}"))
+            for image in found:
+                add(image, path)
+        elif path.exists() or path.is_symlink():
+            add(path, None)
+        elif GLOB_CHARACTERS & set(str(spec)):
+            matches = sorted(Path(m) for m in glob.glob(str(spec), recursive=True))
+            root = _glob_root(str(spec))
+            found = []
+            for match in matches:
+                if match.is_dir():
+                    found += _images_in(match, recursive, suffix) if recursive else []
+                elif match.suffix.lower() in SUPPORTED_EXTENSIONS and not _is_our_output(match, suffix):
+                    found.append(match)
+            found = [p for p in found if wanted(p)]
+            if not found:
+                problems.append(FileResult(path, None, FAILED, "no image matches this pattern"))
+            for image in found:
+                add(image, root)
+        else:
+            problems.append(FileResult(path, None, FAILED, "file not found"))
+    return inputs, problems
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    source: InputFile
+    output: Path
+    format: ImageFormat
+    compare_output: Path | None
+    maps_output: Path | None
+
+
+def _output_is_file(output: Path) -> bool:
+    return not output.is_dir() and output.suffix.lower() in SUPPORTED_EXTENSIONS
+
+
+def plan_outputs(inputs: Sequence[InputFile], options: DeblurOptions) -> list[PlannedFile | FileResult]:
+    """Decide every output path, in input order: a PlannedFile, or a failed FileResult when
+    the output would overwrite an input or another input's output.
+
+    Depends only on the names, not on which outputs exist yet, so every torchrun process
+    plans the same list while others are writing (`check_existing` decides that, per file).
+    Raises ConfigError when `output` names a file but several inputs were given.
+    """
+    output = options.output
+    to_file = output is not None and _output_is_file(output)
+    if to_file and len(inputs) > 1:
+        raise ConfigError(f"--output {output} is a file name but {len(inputs)} inputs were given: give a folder")
+    forced = format_from_name(options.format) if options.format else None
+    input_paths = {item.path.resolve() for item in inputs}
+    claimed: dict[Path, Path] = {}
+    entries: list[PlannedFile | FileResult] = []
+    for item in inputs:
+        source = item.path
+        try:
+            if to_file:
+                assert output is not None
+                fmt = format_from_path(output)
+                if forced is not None and forced is not fmt:
+                    raise ConfigError(f"--format {options.format} contradicts --output {output.name}")
+                target = output
+            else:
+                fmt = forced or format_from_path(source)
+                extension = fmt.extension if forced else source.suffix
+                name = f"{source.stem}{options.suffix}{extension}"
+                if output is None:
+                    target = source.parent / name
+                else:
+                    relative = source.parent.relative_to(item.base) if item.base is not None else Path()
+                    target = output / relative / name
+        except (ConfigError, ValueError) as exc:
+            entries.append(FileResult(source, None, FAILED, str(exc)))
+            continue
+        compare = target.with_name(f"{target.stem}{COMPARE_TAG}{target.suffix}") if options.compare else None
+        maps = target.with_name(f"{target.stem}{MAPS_TAG}.png") if options.save_maps else None
+        resolved = [p.resolve() for p in (target, compare, maps) if p is not None]
+        if any(p in input_paths for p in resolved):
+            reason = "the output would overwrite an input (change --suffix or --output)"
+            entries.append(FileResult(source, target, FAILED, reason))
+            continue
+        clash = next((claimed[p] for p in resolved if p in claimed), None)
+        if clash is not None:
+            entries.append(FileResult(source, target, FAILED, f"same output name as {clash}"))
+            continue
+        for p in resolved:
+            claimed[p] = source
+        entries.append(PlannedFile(item, target, fmt, compare, maps))
+    return entries
+
+
+def check_existing(plan: PlannedFile, options: DeblurOptions) -> FileResult | None:
+    """Skipped (skip_existing) or failed (no overwrite) when an output exists; else None."""
+    outputs = [p for p in (plan.output, plan.compare_output, plan.maps_output) if p is not None]
+    existing = [p for p in outputs if p.exists()]
+    if not existing or options.overwrite:
+        return None
+    source = plan.source.path
+    if options.skip_existing and plan.output.exists():
+        return FileResult(source, plan.output, SKIPPED, "output exists")
+    return FileResult(source, plan.output, FAILED, f"{existing[0]} exists (use --overwrite or --skip-existing)")
+
+
+# ---------------------------------------------------------------- the work
+
+
+def _to_integer_pixels(image: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W, C) uint8/uint16, in place on the float buffer."""
+    scale = 65535.0 if dtype == np.uint16 else 255.0
+    image.mul_(scale).round_()
+    integer = image.to(torch.uint16 if dtype == np.uint16 else torch.uint8)
+    return integer.permute(1, 2, 0).contiguous().numpy()
+
+
+@dataclass
+class Engine:
+    """The model and where it runs; remembers the tile that fitted (for tile="auto")."""
+
+    model: Callable
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+    auto_tile: int | None = None
+
+
+def deblur_file(
+    engine: Engine, plan: PlannedFile, options: DeblurOptions, reporter: Reporter | None = None
+) -> FileResult:
+    """Read, restore and write one planned file. Raises FdikpError subclasses on failure."""
+    reporter = reporter or SilentReporter()
+    started = time.perf_counter()
+    source = plan.source.path
+    decoded = read_image(source, max_pixels=options.max_pixels)
+    notes = list(decoded.notes)
+    height, width, channels = decoded.pixels.shape
+    with warnings.catch_warnings():  # Pillow's arrays are read-only; the tensor is only read
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        image = torch.from_numpy(decoded.pixels).permute(2, 0, 1).unsqueeze(0)  # (1, C, H, W) view, uint8/16
+    if channels == 1:
+        image = image.expand(1, 3, height, width)  # grayscale: the same plane three times, no copy
+    with_maps = options.save_maps and has_dilation_maps(engine.model)
+    if options.save_maps and not with_maps:
+        notes.append("no dilation map: the model has no PAC")
+
+    def retried(old: int, new: int) -> None:
+        reporter.message(f"{source.name}: out of memory with {old} px tiles, retrying with {new} px")
+
+    result = restore_detailed(
+        engine.model, image, tile=options.tile, overlap=options.overlap, device=engine.device, dtype=engine.dtype,
+        start_tile=engine.auto_tile, with_maps=with_maps, on_tile=reporter.tile_progress, on_retry=retried,
+    )  # fmt: skip
+    if options.tile == "auto":
+        engine.auto_tile = result.tile
+    dilation, tiles = result.dilation, result.tiles
+    restored = result.image[0]  # (3, H, W) float32 in [0, 1]
+    del result  # the float buffer goes as soon as the integer pixels exist
+    if channels == 1:
+        restored = restored.mean(dim=0, keepdim=True)  # see the module docstring
+    pixels = _to_integer_pixels(restored, decoded.pixels.dtype)
+    del restored
+    notes += write_image(
+        plan.output, pixels, alpha=decoded.alpha, metadata=decoded.metadata, fmt=plan.format,
+        quality=options.quality, strip_metadata=options.strip_metadata, overwrite=options.overwrite,
+    )  # fmt: skip
+    extras: list[Path] = []
+    if plan.compare_output is not None:
+        write_image(
+            plan.compare_output, side_by_side(decoded.pixels, pixels), fmt=plan.format, quality=options.quality,
+            metadata=decoded.metadata, strip_metadata=options.strip_metadata, overwrite=options.overwrite,
+        )  # fmt: skip
+        extras.append(plan.compare_output)
+    if plan.maps_output is not None and dilation is not None:
+        max_dilation = float(engine.model.config.pac_max_dilation)  # type: ignore[attr-defined]
+        colours = dilation_colour_map(dilation[0, 0], max_dilation)
+        write_image(plan.maps_output, colours, fmt=PNG, overwrite=options.overwrite)
+        extras.append(plan.maps_output)
+    return FileResult(
+        source, plan.output, DONE, seconds=time.perf_counter() - started, megapixels=height * width / 1e6,
+        tiles=tiles, notes=notes, extra_outputs=extras,
+    )  # fmt: skip
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def deblur_files(
+    specs: Sequence[str | Path],
+    options: DeblurOptions,
+    engine: Engine,
+    *,
+    rank: RankInfo | None = None,
+    reporter: Reporter | None = None,
+) -> BatchSummary:
+    """Collect, plan and deblur; this process' share of the files under torchrun."""
+    reporter = reporter or SilentReporter()
+    rank = rank or RankInfo()
+    exclude = options.output if options.output is not None and not _output_is_file(options.output) else None
+    inputs, problems = collect_inputs(specs, options.recursive, options.suffix, exclude=exclude)
+    entries: list[PlannedFile | FileResult] = [*problems, *plan_outputs(inputs, options)]
+    # Every process plans the same list, so the shares are disjoint and complete.
+    mine = entries[rank.rank :: rank.world_size]
+    planned = [entry for entry in mine if isinstance(entry, PlannedFile)]
+    results: list[FileResult] = []
+    for entry in mine:
+        if isinstance(entry, FileResult):
+            reporter.file_finished(entry)
+            results.append(entry)
+    for index, plan in enumerate(planned):
+        result = check_existing(plan, options)
+        if result is None:
+            reporter.file_started(index, len(planned), plan.source.path)
+            try:
+                result = deblur_file(engine, plan, options, reporter)
+            except FdikpError as exc:
+                result = FileResult(plan.source.path, plan.output, FAILED, _first_line(exc))
+            except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+                reason = f"{type(exc).__name__}: {_first_line(exc)}"
+                result = FileResult(plan.source.path, plan.output, FAILED, reason)
+        reporter.file_finished(result)
+        results.append(result)
+    return BatchSummary(results, rank)
+
+
+def prepare_engine(
+    weights: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    rank: RankInfo | None = None,
+    reporter: Reporter | None = None,
+) -> Engine:
+    """Load the model (the shipped weights by default) on the resolved device and precision."""
+    from fdikp_cli.weights import load_model
+
+    reporter = reporter or SilentReporter()
+    rank = rank or RankInfo()
+    target = resolve_device(device, rank.local_rank)
+    loaded = load_model(weights, device=target)
+    if not loaded.trained:
+        reporter.message(
+            "warning: no weights file (weights/fdikp_default.safetensors or $FDIKP_WEIGHTS): the model is "
+            "randomly initialised and will not deblur; pass --weights PATH"
+        )
+    dtype = resolve_precision(precision, target)
+    usable, why = fall_back_if_unusable(loaded.model, target, dtype)
+    if why:
+        reporter.message(f"warning: {why}")
+        loaded.model.to(usable)
+        dtype = resolve_precision(precision, usable) if precision == "auto" else dtype
+    return Engine(loaded.model, usable, dtype)
+
+
+def run_deblur(
+    specs: Sequence[str | Path],
+    options: DeblurOptions,
+    *,
+    weights: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    reporter: Reporter | None = None,
+) -> BatchSummary:
+    """Everything `fdikp deblur` does: rank from torchrun's environment, model, batch."""
+    rank = rank_from_environment()
+    if not specs:
+        raise ConfigError("no inputs given")
+    engine = prepare_engine(weights, device, precision, rank, reporter)
+    return deblur_files(specs, options, engine, rank=rank, reporter=reporter)

@@ -1,0 +1,171 @@
+"""`fdikp deblur` end to end: the command line, exit status, messages, torchrun."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from fdikp_cli.cli import deblur as deblur_cli
+from fdikp_cli.cli.app import app
+from fdikp_cli.model import FDIKP, FDIKPConfig
+from fdikp_cli.weights import default_weights_path, save_weights
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RNG = np.random.default_rng(3)
+TINY = FDIKPConfig(widths=(8, 16, 32), level_blocks=(1, 1, 1), bottleneck_res_blocks=1, predictor_channels=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small FDIKP (random, but a real weights file) for the tests about files, not quality."""
+    import torch
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_weights(FDIKP(TINY), path, provenance={"purpose": "tests"})
+    return path
+
+
+def _photo(path: Path, h: int = 48, w: int = 64) -> np.ndarray:
+    array = RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return array
+
+
+def _run(*args: str) -> "object":
+    return CliRunner().invoke(app, ["deblur", *args])
+
+
+def test_cli_defaults_match_the_library() -> None:
+    from fdikp_cli.imageio import DEFAULT_QUALITY
+    from fdikp_cli.inference.batch import DEFAULT_SUFFIX
+    from fdikp_cli.inference.restore import DEFAULT_OVERLAP
+
+    cli_defaults = (deblur_cli._SUFFIX, deblur_cli._QUALITY, deblur_cli._OVERLAP)
+    assert cli_defaults == (DEFAULT_SUFFIX, DEFAULT_QUALITY, DEFAULT_OVERLAP)
+
+
+def test_default_model_on_a_small_photo(tmp_path: Path) -> None:
+    """The real default model (shipped weights if present, else random with a warning)."""
+    exif = Image.Exif()
+    exif[0x010F] = "Fujifilm"
+    Image.fromarray(RNG.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    result = _run(str(tmp_path / "photo.jpg"), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    out = Image.open(tmp_path / "photo_deblurred.jpg")
+    assert out.size == (64, 48) and out.mode == "RGB" and out.getexif()[0x010F] == "Fujifilm"
+    assert "1 done, 0 skipped, 0 failed" in result.output
+    if not default_weights_path().is_file():
+        assert "randomly initialised" in result.output
+
+
+def test_batch_with_corrupt_and_empty_files_exits_non_zero(tmp_path: Path, tiny_weights: Path) -> None:
+    _photo(tmp_path / "a.png")
+    _photo(tmp_path / "b.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    result = _run(str(tmp_path), "--weights", str(tiny_weights))
+    assert result.exit_code == 1
+    assert (tmp_path / "a_deblurred.png").is_file() and (tmp_path / "b_deblurred.jpg").is_file()
+    assert "empty.jpg: empty file (0 bytes)" in result.output
+    assert "corrupt.png:" in result.output
+    assert "2 done, 0 skipped, 2 failed" in result.output
+
+
+def test_refuses_to_overwrite_then_skips_then_overwrites(tmp_path: Path, tiny_weights: Path) -> None:
+    _photo(tmp_path / "p.png")
+    assert _run(str(tmp_path / "p.png"), "--weights", str(tiny_weights)).exit_code == 0
+    output = tmp_path / "p_deblurred.png"
+    output.write_bytes(b"keep me")
+    refused = _run(str(tmp_path / "p.png"), "--weights", str(tiny_weights))
+    assert refused.exit_code == 1 and "exists" in refused.output and output.read_bytes() == b"keep me"
+    skipped = _run(str(tmp_path / "p.png"), "--weights", str(tiny_weights), "--skip-existing")
+    assert skipped.exit_code == 0 and "0 done, 1 skipped, 0 failed" in skipped.output
+    assert output.read_bytes() == b"keep me"
+    replaced = _run(str(tmp_path / "p.png"), "--weights", str(tiny_weights), "--overwrite")
+    assert replaced.exit_code == 0 and Image.open(output).size == (64, 48)
+    never_input = _run(str(tmp_path / "p.png"), "--weights", str(tiny_weights), "--suffix", "", "--overwrite")
+    assert never_input.exit_code == 1 and "overwrite an input" in never_input.output
+
+
+def test_output_folder_format_compare_maps_and_non_ascii(tmp_path: Path, tiny_weights: Path) -> None:
+    source = tmp_path / "Fotos ä" / "Reise 旅行"
+    _photo(source / "bild ü.png", 32, 48)
+    out = tmp_path / "Ergebnis ö"
+    result = _run(
+        str(tmp_path / "Fotos ä"), "-r", "-o", str(out), "--format", "jpg", "--quality", "90",
+        "--compare", "--save-maps", "--weights", str(tiny_weights), "--tile", "32", "--tile-overlap", "16",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = out / "Reise 旅行"
+    assert Image.open(folder / "bild ü_deblurred.jpg").size == (48, 32)
+    assert Image.open(folder / "bild ü_deblurred_compare.jpg").size == (96, 32)
+    assert Image.open(folder / "bild ü_deblurred_dilation.png").size == (48, 32)
+
+
+def test_output_file_for_one_input_and_error_for_several(tmp_path: Path, tiny_weights: Path) -> None:
+    _photo(tmp_path / "a.png")
+    _photo(tmp_path / "b.png")
+    single = _run(str(tmp_path / "a.png"), "-o", str(tmp_path / "sharp.tif"), "--weights", str(tiny_weights))
+    assert single.exit_code == 0 and Image.open(tmp_path / "sharp.tif").size == (64, 48)
+    both = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    several = _run(*both, "-o", str(tmp_path / "x.tif"), "--weights", str(tiny_weights))
+    assert several.exit_code == 1 and "give a folder" in several.output
+
+
+def test_quiet_prints_nothing_on_success(tmp_path: Path, tiny_weights: Path) -> None:
+    _photo(tmp_path / "q.png")
+    result = _run(str(tmp_path / "q.png"), "--weights", str(tiny_weights), "-q")
+    assert result.exit_code == 0 and result.output.strip() == ""
+    assert (tmp_path / "q_deblurred.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tile", "big"], "--tile"),
+        (["--device", "tpu"], "--device"),
+        (["--precision", "fp8"], "--precision"),
+        (["--format", "gif"], "unknown image format"),
+        (["--overwrite", "--skip-existing"], "exclude each other"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path: Path, tiny_weights: Path, args: list[str], message: str) -> None:
+    _photo(tmp_path / "o.png")
+    result = _run(str(tmp_path / "o.png"), "--weights", str(tiny_weights), *args)
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_missing_weights_file_is_an_error(tmp_path: Path) -> None:
+    _photo(tmp_path / "w.png")
+    result = _run(str(tmp_path / "w.png"), "--weights", str(tmp_path / "none.safetensors"))
+    assert result.exit_code == 1 and "weights file not found" in result.output
+
+
+@pytest.mark.slow
+def test_torchrun_splits_files_across_two_processes(tmp_path: Path, tiny_weights: Path) -> None:
+    for i in range(4):
+        _photo(tmp_path / f"{i}.png", 24, 32)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip(f"needs {torchrun}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    completed = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "fdikp_cli", "deblur", str(tmp_path),
+         "--weights", str(tiny_weights), "--device", "cpu"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    log = completed.stdout + completed.stderr
+    assert completed.returncode == 0, log
+    assert sorted(p.name for p in tmp_path.glob("*_deblurred.png")) == [f"{i}_deblurred.png" for i in range(4)]
+    # Each rank did its own half: files[rank::2].
+    assert "[rank 0/2] 2 done, 0 skipped, 0 failed" in log and "[rank 1/2] 2 done, 0 skipped, 0 failed" in log
+    assert "[rank 0/2] done" in log and "0.png" in log
