@@ -1,0 +1,35 @@
+"""Run every benchmark in turn: `make bench` (CPU; each prints its own table).
+
+    .venv/bin/python -m benchmarks.run_all
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = [
+    ["benchmarks.bench_model"],
+    ["benchmarks.bench_deblur", "--part", "speed"],
+    ["benchmarks.bench_deblur", "--part", "memory"],
+    ["benchmarks.bench_deblur", "--part", "tiling"],
+    ["benchmarks.bench_metrics"],
+    ["benchmarks.bench_synth"],
+    ["benchmarks.synth_realism"],
+    ["benchmarks.bench_train"],
+]
+
+
+def main() -> None:
+    failed = []
+    for args in BENCHMARKS:
+        print(f"\n=== python -m {' '.join(args)}", flush=True)
+        if subprocess.run([sys.executable, "-m", *args]).returncode != 0:
+            failed.append(" ".join(args))
+    if failed:
+        print("failed: " + ", ".join(failed))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
