@@ -7,7 +7,6 @@ Metadata keys (all strings, as safetensors requires):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from fdikp_cli.errors import ConfigError, WeightsError
+from fdikp_cli.hashing import sha256_file
 from fdikp_cli.model import FDIKP, FDIKPConfig
 
 FORMAT_NAME = "fdikp-weights"
@@ -32,14 +32,6 @@ def default_weights_path() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(__file__).resolve().parent.parent / "weights" / DEFAULT_WEIGHTS_NAME
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_weights(
@@ -106,7 +98,7 @@ def read_weights(path: str | Path) -> WeightsFile:
         provenance = json.loads(metadata.get("provenance", "{}"))
     except (KeyError, ConfigError, json.JSONDecodeError) as exc:
         raise WeightsError(f"{path}: invalid configuration metadata: {exc}") from None
-    return WeightsFile(path, config, state_dict, provenance, sha256_of(path))
+    return WeightsFile(path, config, state_dict, provenance, sha256_file(path))
 
 
 def load_state_checked(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "weights") -> None:

@@ -30,6 +30,7 @@ from typing import Callable
 
 import torch
 
+from fdikp_cli.hashing import sha256_file
 from fdikp_cli.errors import LpipsWeightsMissing
 
 FEATURES_FILE = "alexnet_features_imagenet1k_v1.safetensors"
@@ -97,14 +98,6 @@ def candidate_dirs(weights_dir: str | Path | None = None, cache_dir: Path | None
         found.append((ENV_VAR, Path(env).expanduser()))
     found.append(("cache", cache_dir if cache_dir is not None else default_cache_dir()))
     return found
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tensors_sha256(tensors: dict[str, torch.Tensor], keys: tuple[str, ...]) -> str:
