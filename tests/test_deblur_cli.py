@@ -150,6 +150,24 @@ def test_missing_weights_file_is_an_error(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "weights file not found" in result.output
 
 
+def test_rank_prefix_is_printed_literally(tmp_path: Path) -> None:
+    """The "[rank r/n] " prefix was escaped twice in progress and done lines: "\\[rank 0/2] done"."""
+    import io
+
+    from rich.console import Console
+
+    from fdikp_cli.inference.batch import FileResult
+
+    stream = io.StringIO()
+    console = Console(file=stream, width=200, color_system=None)
+    with deblur_cli._ConsoleReporter(console, quiet=False, prefix="[rank 0/2] ") as reporter:
+        reporter.file_finished(FileResult(tmp_path / "a.png", tmp_path / "a_out.png", "done", seconds=0.1))
+        reporter.file_finished(FileResult(tmp_path / "b.png", None, "failed", reason="corrupt [x]"))
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[rank 0/2] done ") and lines[1].startswith("[rank 0/2] failed ")
+    assert lines[1].endswith("corrupt [x]") and "\\" not in stream.getvalue()
+
+
 @pytest.mark.slow
 def test_torchrun_splits_files_across_two_processes(tmp_path: Path, tiny_weights: Path) -> None:
     for i in range(4):
@@ -169,3 +187,28 @@ def test_torchrun_splits_files_across_two_processes(tmp_path: Path, tiny_weights
     # Each rank did its own half: files[rank::2].
     assert "[rank 0/2] 2 done, 0 skipped, 0 failed" in log and "[rank 1/2] 2 done, 0 skipped, 0 failed" in log
     assert "[rank 0/2] done" in log and "0.png" in log
+
+
+@pytest.mark.slow
+def test_torchrun_a_failing_process_does_not_cut_the_others_short(tmp_path: Path, tiny_weights: Path) -> None:
+    """torchrun stops every worker once one exits non-zero: rank 0 (only corrupt files, done at
+    once) used to exit 1 while rank 1 was still deblurring, and rank 1's last files were lost."""
+    for i in range(12):  # files[0::2] (rank 0) corrupt, files[1::2] (rank 1) real photos
+        path = tmp_path / "in" / f"{i:02d}.png"
+        if i % 2:
+            _photo(path, 96, 128)
+        else:
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(b"not a png")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip(f"needs {torchrun}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    completed = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "fdikp_cli", "deblur", str(tmp_path / "in"),
+         "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--device", "cpu", "-q"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    log = completed.stdout + completed.stderr
+    assert completed.returncode != 0, log  # the corrupt files still fail the launch...
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i:02d}_deblurred.png" for i in range(1, 12, 2)], log

@@ -281,6 +281,22 @@ def test_evaluate_dataset_runs_the_model_and_saves_outputs(tmp_path: Path) -> No
     assert np.abs(saved.astype(np.float64) - pred * 255).max() <= 0.5 + 1e-6
 
 
+def test_evaluate_dataset_records_the_tile_really_used(tmp_path: Path) -> None:
+    """restore() rounds the tile to the size multiple (at least two) and clamps the overlap to
+    half a tile; the report used to record the requested numbers instead."""
+    from fdikp_cli.model import FDIKP, FDIKPConfig
+    from fdikp_cli.weights import save_weights
+
+    torch.manual_seed(0)
+    config = FDIKPConfig()
+    weights = save_weights(FDIKP(config), tmp_path / "w.safetensors", provenance={"test": True})
+    root = tmp_path / "set"
+    _make_triplets(root, ["p"], size=(36, 52))
+    report = evaluate_dataset("pairs", root, weights, tile=config.size_multiple + 5, overlap=500, options=NO_LPIPS)
+    side = 2 * config.size_multiple
+    assert report.tiling == {"tile": side, "overlap": side // 2, "whole_image": False}
+
+
 def test_lpips_in_the_report_is_the_lpips_module_on_the_same_images(tmp_path: Path) -> None:
     import os
 

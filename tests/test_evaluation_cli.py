@@ -72,6 +72,16 @@ def test_cli_usage_errors_are_one_line_messages(tmp_path: Path, args: list[str],
     assert message in result.output and "Traceback" not in result.output
 
 
+def test_cli_error_naming_a_path_with_brackets_is_one_literal_line(tmp_path: Path) -> None:
+    """Paths are not rich markup: "[/x]" used to crash with a MarkupError traceback, and
+    messages longer than 80 columns were wrapped over several lines."""
+    _pairs(tmp_path)
+    missing = tmp_path / ("a long folder name " * 4) / "[/x] [bold]y"
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "pred"), "--target", str(missing), "--no-lpips"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"error: target folder not found: {missing}" in result.output.splitlines()
+
+
 def test_cli_refuses_mismatched_folders(tmp_path: Path) -> None:
     _pairs(tmp_path)
     (tmp_path / "target" / "two.png").rename(tmp_path / "target" / "three.png")

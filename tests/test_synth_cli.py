@@ -68,3 +68,15 @@ def test_synth_refuses_a_folder_without_readable_images(tmp_path: Path) -> None:
     assert result.exit_code == 1
     output = " ".join(result.output.split())
     assert "error:" in output and "could be read" in output
+
+
+def test_synth_refuses_an_output_folder_that_already_holds_pairs(tmp_path: Path) -> None:
+    """A second run used to rewrite pairs 0..N-1 and leave the first run's later pairs beside them."""
+    sharp_dir, out_dir = tmp_path / "sharp", tmp_path / "out"
+    _make_photos(sharp_dir)
+    runner = CliRunner(env={"COLUMNS": "400"})
+    assert runner.invoke(app, ["synth", str(sharp_dir), str(out_dir), "--count", "3", "--crop", "16"]).exit_code == 0
+    result = runner.invoke(app, ["synth", str(sharp_dir), str(out_dir), "--count", "2", "--crop", "16"])
+    assert result.exit_code == 1 and "already holds pairs" in result.output
+    assert len(list((out_dir / "source").iterdir())) == 3
+    assert json.loads((out_dir / "synth.json").read_text())["pairs"] == 3

@@ -138,6 +138,20 @@ def test_fdikp_tiled_close_to_whole() -> None:
     assert diff.max().item() > 0  # tiles did change something: the comparison is real
 
 
+def test_a_tile_of_one_size_multiple_is_raised_to_two() -> None:
+    """`--tile 32` with a 32-multiple model used to fail ("no room to step") on every image
+    larger than the tile; it now runs 64 px tiles, blended exactly for a local model."""
+    model = _local_model()
+    model.config = FDIKPConfig()  # type: ignore[assignment]  # only .size_multiple is read
+    multiple = model.config.size_multiple
+    x = torch.rand(1, 3, 3 * multiple, 5 * multiple)
+    with torch.no_grad():
+        whole = model(x)
+    result = restore_detailed(model, x, tile=multiple, overlap=64)
+    assert result.tile == 2 * multiple and result.tiles > 1
+    assert (result.image - whole).abs().max().item() < 1e-6
+
+
 def test_integer_images_equal_their_float_version() -> None:
     model = _local_model()
     x8 = torch.randint(0, 256, (1, 3, 40, 70), dtype=torch.uint8)

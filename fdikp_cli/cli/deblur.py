@@ -55,7 +55,7 @@ class _ConsoleReporter:
         self._line(f"{self.prefix}[yellow]{escape(text)}[/]")
 
     def file_started(self, index: int, total: int, source: Path) -> None:
-        description = escape(f"{self.prefix}[{index + 1}/{total}] {source.name}")
+        description = self.prefix + escape(f"[{index + 1}/{total}] {source.name}")  # prefix: escaped once
         self.progress.reset(self.task, description=description, total=None, completed=0, visible=True, tiles="reading")
 
     def tile_progress(self, done: int, total: int) -> None:
@@ -68,7 +68,7 @@ class _ConsoleReporter:
         elif not self.quiet:
             where = f" -> {result.output}" if result.output else ""
             took = f" ({result.seconds:.1f} s)" if result.status == "done" else f" ({result.reason})"
-            self._line(escape(f"{self.prefix}{result.status} {result.source}{where}{took}"))
+            self._line(self.prefix + escape(f"{result.status} {result.source}{where}{took}"))
             for note in result.notes:
                 self._line(f"{self.prefix}  [yellow]note:[/] {escape(note)}")
 
@@ -130,12 +130,12 @@ def deblur_command(
 ) -> None:
     """Deblur photographs: NAME_deblurred.EXT is written beside each input.
 
-    Bit depth, alpha, orientation, ICC profile and EXIF are kept; large photos run in
-    blended tiles. Exit status 1 if any file failed.
+    Bit depth, alpha, orientation, ICC profile and EXIF are kept.
+    Large photos run in blended tiles. Exit status 1 if any file failed.
     """
     with cli_errors():
         from fdikp_cli.inference.batch import DeblurOptions, parse_tile, run_deblur
-        from fdikp_cli.inference.device import rank_from_environment
+        from fdikp_cli.inference.device import rank_from_environment, wait_for_all_ranks
 
         options = DeblurOptions(
             output=output, suffix=suffix, format=image_format, quality=quality, overwrite=overwrite,
@@ -150,5 +150,6 @@ def deblur_command(
             )
         if not quiet:
             _print_summary(summary, prefix)
+        wait_for_all_ranks(rank)  # before exiting 1: torchrun would stop the other processes
     if not summary.ok:
         raise typer.Exit(1)

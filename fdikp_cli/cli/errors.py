@@ -7,6 +7,7 @@ from typing import Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fdikp_cli.errors import FdikpError
 
@@ -19,7 +20,8 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except FdikpError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Escaped: paths may hold "[...]"; soft_wrap: one line even when stderr is a pipe.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

@@ -27,8 +27,8 @@ def evaluate_command(
     ),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="The dataset's folder (with --dataset)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Model weights (default: the shipped weights)."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Run the model in tiles of N pixels (default: whole image)."),
-    overlap: int = typer.Option(64, "--overlap", help="Tile overlap in pixels (with --tile)."),
+    tile: Optional[int] = typer.Option(None, "--tile", min=0, help="Run the model in tiles of N pixels (default: whole image)."),
+    overlap: int = typer.Option(64, "--overlap", min=0, help="Tile overlap in pixels (with --tile)."),
     save_outputs: Optional[Path] = typer.Option(None, "--save-outputs", help="Also write the model's outputs here."),
     protocol: str = typer.Option("dpdd", "--protocol", help="dpdd (scikit-image SSIM, float outputs) or wang (MATLAB SSIM, 8-bit outputs)."),
     bit_depth: int = typer.Option(8, "--bit-depth", help="Read images as 8-bit (16-bit files reduced to their high byte) or 16."),
@@ -45,6 +45,7 @@ def evaluate_command(
     scores beside them when the inputs are known."""
     with cli_errors():
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         from fdikp_cli.errors import ConfigError
@@ -99,11 +100,11 @@ def evaluate_command(
         console.print(f"[bold]protocol {report.protocol}[/], {report.bit_depth}-bit: {report.protocol_description}", highlight=False)
         if report.tiling is not None:
             mode = "whole images" if report.tiling["whole_image"] else f"tiles of {report.tiling['tile']} px"
-            console.print(f"model: {report.weights['path'] if report.weights else '?'} ({mode})", highlight=False)
+            console.print(escape(f"model: {report.weights['path'] if report.weights else '?'} ({mode})"), highlight=False)
         if report.lpips_missing and not no_lpips:
-            err_console.print(f"[yellow]LPIPS not computed:[/] {report.lpips_missing}", highlight=False)
+            err_console.print(f"[yellow]LPIPS not computed:[/] {escape(report.lpips_missing)}", highlight=False)
         for warning in report.warnings:
-            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if json_path is not None:
             report.write_json(json_path)
         if csv_path is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fdikp_cli.cli.errors import cli_errors, err_console
 
@@ -21,5 +22,5 @@ def export_command(
         result = export_run(run_dir, output, which)
         val = result.provenance.get("validation") or {}
         metrics = f", validation PSNR {val['psnr']:.3f} dB SSIM {val['ssim']:.4f}" if "psnr" in val else ""
-        err_console.print(f"exported the {result.which} model of {run_dir} (step {result.provenance.get('step')})"
-                          f"{metrics} to {result.path}", highlight=False, soft_wrap=True)
+        err_console.print(escape(f"exported the {result.which} model of {run_dir} (step {result.provenance.get('step')})"
+                          f"{metrics} to {result.path}"), highlight=False, soft_wrap=True)

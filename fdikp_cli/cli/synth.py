@@ -34,6 +34,7 @@ def synth_command(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.markup import escape
 
     from fdikp_cli.cli.errors import cli_errors, err_console
     from fdikp_cli.synth import SynthConfig
@@ -52,7 +53,7 @@ def synth_command(
                 crop=crop,
                 config=config,
                 on_skip=lambda path, reason: progress.console.print(
-                    f"[yellow]skipped[/] {path}: {reason}", highlight=False
+                    f"[yellow]skipped[/] {escape(f'{path}: {reason}')}", highlight=False
                 ),
                 on_pair=lambda done, total: progress.update(task, completed=done),
             )

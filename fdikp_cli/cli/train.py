@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
+from rich.markup import escape
 
 from fdikp_cli.cli.errors import cli_errors, err_console
 
@@ -89,7 +90,7 @@ def train_command(
         if base is None and resume is not None:
             base = resumed_config_file(Path(out or "runs/fdikp").expanduser(), resume)
             if base is not None:
-                err_console.print(f"continuing with the configuration of {base}", highlight=False)
+                err_console.print(escape(f"continuing with the configuration of {base}"), highlight=False)
         config = resolve(preset, base, overrides, list(assignments),
                          StageOptions(crop=crop, batch_size=batch_size, lr=lr, steps=stage_steps))
         train(config, resume=resume, console=err_console)

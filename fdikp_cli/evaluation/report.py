@@ -192,6 +192,7 @@ def _fmt(metric: str, value: float | None, digits: int = 4) -> str:
 
 def image_table(report: EvaluationReport) -> Table:
     """Per-image scores; with a baseline, the blurry input's score follows in parentheses."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{len(report.images)} images, protocol {report.protocol}, {report.bit_depth}-bit", show_lines=False)
@@ -206,7 +207,7 @@ def image_table(report: EvaluationReport) -> Table:
             if result.baseline is not None:
                 text += f" ({_fmt(metric, getattr(result.baseline, metric), 3)})"
             cells.append(text)
-        table.add_row(result.name, *cells)
+        table.add_row(escape(result.name), *cells)
     return table
 
 

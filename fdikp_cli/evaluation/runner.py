@@ -192,7 +192,7 @@ def evaluate_dataset(
     Outputs are scored as floats clamped to [0, 1] (never re-quantised under `dpdd`);
     `save_outputs` also writes them as PNG at the protocol's bit depth, named after the sources.
     """
-    from fdikp_cli.inference.restore import restore
+    from fdikp_cli.inference.restore import restore, tile_side
     from fdikp_cli.weights import load_model
 
     options = options or EvaluationOptions()
@@ -201,7 +201,8 @@ def evaluate_dataset(
     loaded = load_model(weights, device=device, allow_random=allow_random)
     report.groups, report.warnings = assign_groups(resolved.pairs, options.labels)
     report.layout = resolved.layout
-    report.tiling = {"tile": tile or None, "overlap": overlap if tile else None, "whole_image": not tile}
+    side = tile_side(loaded.model, tile)  # what restore() really runs, as restore() clamps it
+    report.tiling = {"tile": side, "overlap": min(overlap, side // 2) if side else None, "whole_image": not side}
     report.weights = (
         {"path": str(loaded.weights.path), "sha256": loaded.weights.sha256, "trained": True}
         if loaded.weights is not None

@@ -54,6 +54,29 @@ def rank_from_environment(env: dict[str, str] | None = None) -> RankInfo:
     return RankInfo(rank, world, local)
 
 
+def wait_for_all_ranks(rank: RankInfo) -> None:
+    """Under torchrun, block until every process has finished its share of the files.
+
+    torchrun stops all workers as soon as one exits non-zero, so a process whose share had a
+    failed file (exit status 1) would cut the others' work short; every process meets here
+    first. A gloo group on torchrun's own store, made only for this; no-op for one process.
+    """
+    if rank.world_size <= 1 or "MASTER_ADDR" not in os.environ:
+        return
+    import datetime
+
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return
+    # Shares can take hours longer than one another: wait as long as a batch may run.
+    dist.init_process_group("gloo", timeout=datetime.timedelta(days=7))
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())

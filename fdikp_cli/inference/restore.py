@@ -50,6 +50,16 @@ def has_dilation_maps(model: object) -> bool:
     return hasattr(model, "forward_with_maps") and bool(getattr(getattr(model, "config", None), "pac", False))
 
 
+def tile_side(model: object, tile: int | None) -> int | None:
+    """The tile side restore() really uses for a requested one: rounded down to the model's
+    size multiple, and at least two multiples (one multiple leaves no room to step once a
+    tile overlaps its neighbour: --tile 32 used to fail on every image over 32 px)."""
+    if not tile:
+        return None
+    multiple = size_multiple(model)
+    return max(round_down(tile, multiple), 2 * multiple)
+
+
 def _final_image(output: object) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
@@ -151,7 +161,7 @@ def _restore_once(
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f"restore expects (B, 3, H, W), got {tuple(image.shape)}")
     with_dilation = with_maps and has_dilation_maps(model)
-    tile = round_down(tile, size_multiple(model)) if tile else None
+    tile = tile_side(model, tile)
     forward = _make_forward(model, with_dilation, device, dtype)
     out, tiles = _run(forward, image, 4 if with_dilation else 3, tile, overlap, size_multiple(model), device, on_tile)
     restored = out[:, :3].clamp_(0.0, 1.0)

@@ -93,6 +93,11 @@ def write_synth_folder(
     if not candidates:
         raise DatasetError(f"no images (png, jpg, bmp, tif, webp) in {sharp_dir}")
     folders = {name: out_dir / name for name in ("source", "target", "radius")}
+    # A second run into the same folder would leave the first run's extra pairs beside its
+    # own (and synth.json would describe only the second): refuse instead.
+    used = [f"{name}/" for name, folder in folders.items() if folder.is_dir() and any(folder.iterdir())]
+    if used:
+        raise DatasetError(f"{out_dir} already holds pairs ({', '.join(used)} not empty): give an empty or new folder")
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
 
