@@ -33,8 +33,17 @@ def run_demo(out_dir: Path = Path("demo_out"), seed: int = 3) -> dict[str, float
     loaded = load_model(None)
     if loaded.trained:
         assert loaded.weights is not None
-        steps = loaded.weights.provenance.get("steps", "?")
-        print(f"weights: {loaded.weights.path} (sha256 {loaded.weights.sha256[:12]}…, {steps} training steps)")
+        provenance = loaded.weights.provenance
+        print(f"weights: {loaded.weights.path} (sha256 {loaded.weights.sha256[:12]}…)")
+        evaluation = provenance.get("evaluation")
+        if evaluation:
+            # Measured when the weights were shipped, on real photographs (see weights/README.md).
+            out, base = evaluation["mean"], evaluation["blurry_input"]
+            print(
+                f"  on real defocused photos ({evaluation['images']} DPDD validation pairs, "
+                f"`{evaluation['command']}`): PSNR {base['psnr']:.2f} -> {out['psnr']:.2f} dB "
+                f"({out['psnr'] - base['psnr']:+.2f} dB), SSIM {base['ssim']:.4f} -> {out['ssim']:.4f}"
+            )
     else:
         print("weights: NONE FOUND - running a randomly initialised model (expect no real gain)")
 
