@@ -28,7 +28,6 @@ def run_demo(out_dir: Path = Path("demo_out"), seed: int = 3) -> dict[str, float
     from fdikp_cli.synth import SynthConfig, make_demo_scene, synthesize_pair
     from fdikp_cli.weights import load_model
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_model(None)
     if loaded.trained:

@@ -84,7 +84,8 @@ class FDIKP(nn.Module):
                 previous_up = F.interpolate(previous, scale_factor=2.0, mode="bilinear", align_corners=False)
                 state = upsample_state(state)  # type: ignore[arg-type]
             from_input = self.fikp(x_s)
-            from_previous = self.fikp(previous_up)
+            # At the first stage the "previous output" is x_s itself: reuse, don't recompute.
+            from_previous = from_input if previous is None else self.fikp(previous_up)
             features = torch.cat([from_input.features, from_previous.features], dim=1)  # (B, 6N, ., .)
             coefficients, state = self.coefficients(torch.cat([x_s, previous_up], dim=1), state)
             y_s = self.to_image(features * coefficients)  # (B, 3, Hp/f, Wp/f)
