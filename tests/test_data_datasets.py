@@ -155,3 +155,38 @@ def test_synthetic_source_makes_blurred_crops_of_sharp_photos(tmp_path: Path) ->
     assert set(np.unique(np.round(sharp * 255))) <= {20.0, 220.0}  # the target is the photo itself
     again, _ = source.crop_pair(0, 32, np.random.default_rng(1))
     np.testing.assert_array_equal(blurred, again)
+
+
+def test_synthetic_source_scales_the_sharp_photo_before_cropping(tmp_path: Path) -> None:
+    """A 1-px checkerboard seen at scale 1/2 (area average) is flat grey; at scale 1 it stays a checkerboard."""
+    pytest.importorskip("fdikp_cli.synth")
+    yy, xx = np.mgrid[0:256, 0:256]
+    checker = (((yy + xx) % 2) * 200 + 20).astype(np.uint8)
+    photo = write_rgb(tmp_path / "sharp" / "c.png", np.repeat(checker[:, :, None], 3, axis=2))
+    rng = np.random.default_rng(3)
+    halved = SyntheticCropSource([photo], 32, cache_bytes=1 << 24, scale_range=(0.5, 0.5))
+    _, sharp = halved.crop_pair(0, 32, rng)
+    np.testing.assert_allclose(sharp, 120 / 255, atol=1 / 255)
+    full = SyntheticCropSource([photo], 32, cache_bytes=1 << 24, scale_range=(1.0, 1.0))
+    _, sharp = full.crop_pair(0, 32, rng)
+    assert set(np.unique(np.round(sharp * 255))) == {20.0, 220.0}
+    assert "scaled 0.5-0.5x" in halved.describe()
+
+
+def test_synthetic_source_scale_is_raised_until_the_window_fits(tmp_path: Path) -> None:
+    """On a photo barely larger than crop + margins, no downscale is possible: the target is the photo's pixels."""
+    pytest.importorskip("fdikp_cli.synth")
+    yy, xx = np.mgrid[0:40, 0:40]
+    checker = (((yy + xx) % 2) * 200 + 20).astype(np.uint8)
+    photo = write_rgb(tmp_path / "sharp" / "c.png", np.repeat(checker[:, :, None], 3, axis=2))
+    source = SyntheticCropSource([photo], 32, cache_bytes=1 << 24, margin=4, scale_range=(0.3, 0.5))
+    _, sharp = source.crop_pair(0, 32, np.random.default_rng(0))
+    assert sharp.shape == (32, 32, 3)
+    assert set(np.unique(np.round(sharp * 255))) == {20.0, 220.0}
+
+
+@pytest.mark.parametrize("scale_range", [(0.0, 1.0), (0.8, 0.6), (0.5, 1.5)])
+def test_synthetic_source_rejects_bad_scale_ranges(tmp_path: Path, scale_range: tuple[float, float]) -> None:
+    photo = write_rgb(tmp_path / "sharp" / "c.png", np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(DatasetError, match="scale range"):
+        SyntheticCropSource([photo], 32, cache_bytes=1 << 24, scale_range=scale_range)

@@ -161,10 +161,18 @@ class SyntheticCropSource:
 
     The sharp photo is cropped with a margin first (blur near the crop border then sees real
     image content, and synthesis costs only the crop), blurred, and the margin cut away.
+
+    `scale_range` (low, high): the window is first taken at a random scale in that range
+    (area-averaged downscale). Downscaling makes the targets crisper than the photos' own
+    softness (film grain, JPEG, lens), and varies how large objects are relative to the blur;
+    the scale is raised where needed so the window still fits inside the photo.
     """
 
     def __init__(self, images: list[Path], crop_size: int, cache_bytes: int, synth_config: Any = None,
-                 margin: int = 32) -> None:
+                 margin: int = 32, scale_range: tuple[float, float] = (1.0, 1.0)) -> None:
+        low, high = scale_range
+        if not 0.0 < low <= high <= 1.0:
+            raise DatasetError(f"sharp-photo scale range must satisfy 0 < low <= high <= 1, got {scale_range}")
         sizes = [image_size(p) for p in images]
         self.name = "synthetic"
         self.images = _keep_large_enough(images, sizes, crop_size, "sharp image")
@@ -172,6 +180,7 @@ class SyntheticCropSource:
         self.cache = LruImageCache(cache_bytes)
         self.synth_config = synth_config
         self.margin = margin
+        self.scale_range = (float(low), float(high))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -183,17 +192,34 @@ class SyntheticCropSource:
         h, w = sharp.shape[:2]
         margin = max(0, min(self.margin, (h - crop_size) // 2, (w - crop_size) // 2))
         size = crop_size + 2 * margin
-        top, left = random_crop_box(h, w, size, rng)
-        window = to_float(crop(sharp, top, left, size))
+        window = to_float(self._scaled_window(sharp, size, rng))
         pair = synthesize_pair(window, rng, self.synth_config or SynthConfig())
         inner = slice(margin, margin + crop_size)
         blurred = np.asarray(pair.blurred, dtype=np.float32)[inner, inner]
         target = np.asarray(pair.sharp, dtype=np.float32)[inner, inner]
         return blurred, target
 
+    def _scaled_window(self, sharp: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+        """A random size x size window of the photo seen at a random scale (<= 1)."""
+        import cv2
+
+        h, w = sharp.shape[:2]
+        low, high = self.scale_range
+        scale = float(rng.uniform(low, high)) if high > low else high
+        scale = min(1.0, max(scale, size / min(h, w)))  # the source window must fit in the photo
+        source_size = min(h, w, int(round(size / scale)))
+        top, left = random_crop_box(h, w, source_size, rng)
+        window = crop(sharp, top, left, source_size)
+        if source_size == size:
+            return window
+        resized = cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA)
+        return resized.reshape(size, size, *window.shape[2:])
+
     def describe(self) -> str:
         extra = f", {self.skipped} smaller than the crop skipped" if self.skipped else ""
-        return f"synthetic: {len(self)} sharp photos{extra}"
+        low, high = self.scale_range
+        scale = f", scaled {low:g}-{high:g}x" if low < 1.0 else ""
+        return f"synthetic: {len(self)} sharp photos{scale}{extra}"
 
 
 @dataclass
@@ -256,7 +282,8 @@ class TrainCrops(Dataset):
 
 
 def build_sources(specs: list[SourceSpec], data_root: Path | None, sharp_dir: Path | None, crop_size: int,
-                  cache_bytes: int, synth_config: Any = None) -> list[CropSource]:
+                  cache_bytes: int, synth_config: Any = None,
+                  sharp_scale: tuple[float, float] = (1.0, 1.0)) -> list[CropSource]:
     """Resolve each component's folder and index its images (headers only, nothing decoded)."""
     sources: list[CropSource] = []
     for spec in specs:
@@ -264,7 +291,8 @@ def build_sources(specs: list[SourceSpec], data_root: Path | None, sharp_dir: Pa
             root = spec.root or sharp_dir
             if root is None:
                 raise DatasetError("the synthetic dataset needs --sharp-dir (a folder of sharp photos)")
-            sources.append(SyntheticCropSource(find_sharp_images(root), crop_size, cache_bytes, synth_config))
+            sources.append(SyntheticCropSource(find_sharp_images(root), crop_size, cache_bytes, synth_config,
+                                               scale_range=sharp_scale))
         else:
             root = spec.root or data_root
             if root is None:

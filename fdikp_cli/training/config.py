@@ -37,6 +37,9 @@ class DataConfig:
     dataset: str = "dpdd"
     data_root: str | None = None
     sharp_dir: str | None = None  # sharp photos for the synthetic kind
+    # Random scale (low, high <= 1) at which synthetic crops see the sharp photos: downscaling
+    # makes targets crisper than the photos' own softness; see SyntheticCropSource.
+    sharp_scale: tuple[float, float] = (0.6, 1.0)
     val_root: str | None = None  # default: the dataset's own validation split (dpdd, lfdof)
     val_crop: int | None = None  # centre crop of validation images (None: whole images)
     val_max_images: int | None = None
