@@ -26,6 +26,10 @@ Statistics, each chosen because it sees a different side of "how blurred":
   median / 90th / 99th percentile of the defocused ones (after matching the blurred image's
   mean to the sharp one's in linear light: real pairs differ in exposure by up to 13 %).
   This sets the default max radius.
+- Target detail (dB): power of the sharp crop at 0.25-0.5 c/px relative to 0.05-0.1 c/px.
+  Not a property of the blur but of the targets the model learns to produce: targets softer
+  than real ones teach the model that softness is "sharp". `--sharp-scale 0.6,1` shows the
+  photos of sharp/ as training sees them with `data.sharp_scale`.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fdikp_cli.data.augment import random_scaled_window
 from fdikp_cli.synth import SynthConfig, synthesize_pair
 from fdikp_cli.synth.noise import estimate_noise_sigma
 from fdikp_cli.synth.psf import PsfShape, psf_kernel
@@ -66,6 +71,7 @@ class Stats:
     grad_p99: list[float] = field(default_factory=list)
     noise: list[float] = field(default_factory=list)
     radii: list[float] = field(default_factory=list)
+    target_detail: list[float] = field(default_factory=list)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -86,6 +92,17 @@ def spectrum_falloff(blurred: np.ndarray, sharp: np.ndarray) -> np.ndarray:
         band = (freq >= low) & (freq < high)
         out.append(10.0 * np.log10(powers[0][band].mean() / max(powers[1][band].mean(), 1e-20)))
     return np.array(out)
+
+
+def band_power_ratio(image: np.ndarray, high: tuple[float, float], low: tuple[float, float]) -> float:
+    """10 log10 of the mean grey power in band `high` over band `low` (cycles/px, Hann window)."""
+    size = image.shape[0]
+    window = np.outer(np.hanning(size), np.hanning(size)).astype(np.float32)
+    freq = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij"))
+    grey = image.mean(axis=2)
+    power = np.abs(np.fft.fft2((grey - grey.mean()) * window)) ** 2
+    in_band = [power[(freq >= a) & (freq < b)].mean() for a, b in (high, low)]
+    return float(10.0 * np.log10(max(in_band[0], 1e-20) / max(in_band[1], 1e-20)))
 
 
 def gradient_magnitude(image: np.ndarray) -> np.ndarray:
@@ -126,6 +143,7 @@ def measure(stats: Stats, blurred: np.ndarray, sharp: np.ndarray) -> None:
     stats.grad_p99.append(float(np.percentile(grad_b, 99) / max(np.percentile(grad_s, 99), 1e-9)))
     stats.noise.append(255.0 * estimate_noise_sigma(blurred))
     stats.radii.extend(local_radii(blurred, sharp))
+    stats.target_detail.append(band_power_ratio(sharp, (0.25, 0.5), (0.05, 0.1)))
 
 
 def random_crops(height: int, width: int, count: int, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -150,6 +168,7 @@ def summarise(stats: Stats) -> dict[str, str]:
     row["|grad| p99 ratio"] = f"{np.mean(stats.grad_p99):.3f}"
     row["noise sigma blurred (8-bit)"] = f"{np.median(stats.noise):.2f}"
     row["noise sigma sharp (8-bit)"] = f"{np.median(stats.noise_sharp):.2f}"
+    row["target detail 0.25-0.5 vs 0.05-0.1 c/px (dB)"] = f"{np.median(stats.target_detail):.2f}"
     row["in-focus patches (r<=1)"] = f"{(radii <= 1.0).mean() * 100:.0f} %"
     if len(defocused):
         row["defocused r median / p90 / p99 (px)"] = (
@@ -181,6 +200,8 @@ def main() -> None:
     )
     parser.add_argument("--sharp-limit", type=int, default=40, help="photos used from shared/data/sharp")
     parser.add_argument("--full", action="store_true", help="also whole-image PSNR of the DPDD pairs")
+    parser.add_argument("--sharp-scale", default="1,1", metavar="LOW,HIGH",
+                        help="scale range at which sharp/ crops are taken (as data.sharp_scale in training)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
 
@@ -192,6 +213,7 @@ def main() -> None:
     for assignment in args.set:
         key, _, value = assignment.partition("=")
         config = replace(config, **{key: type(getattr(config, key))(ast.literal_eval(value))})
+    low, high = (float(v) for v in args.sharp_scale.split(","))
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
 
@@ -214,8 +236,8 @@ def main() -> None:
     photos = photos[: args.sharp_limit]
     for index, path in enumerate(photos):
         photo = read_rgb(path)
-        for crop_index, (top, left) in enumerate(random_crops(*photo.shape[:2], args.crops, rng)):
-            crop = photo[top : top + CROP, left : left + CROP]
+        for crop_index in range(args.crops):
+            crop = random_scaled_window(photo, CROP, (low, high), rng)
             pair = synthesize_pair(crop, [args.seed, 1000 + index, crop_index], config)
             measure(other, pair.blurred, pair.sharp)
 
@@ -223,7 +245,8 @@ def main() -> None:
     print(f"max_radius={config.max_radius}; {args.crops} crops of {CROP}x{CROP} per image; seed {args.seed}")
     columns = {"real DPDD (38)": summarise(real), "synthetic, DPDD targets": summarise(same_content)}
     if photos:
-        columns[f"synthetic, sharp/ ({len(photos)})"] = summarise(other)
+        scale = f", scale {low:g}-{high:g}" if low < 1.0 else ""
+        columns[f"synthetic, sharp/ ({len(photos)}{scale})"] = summarise(other)
     print_table(columns)
     if args.full:
         print(

@@ -20,6 +20,28 @@ def crop(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
     return image[top : top + size, left : left + size]
 
 
+def random_scaled_window(image: np.ndarray, size: int, scale_range: tuple[float, float],
+                         rng: np.random.Generator) -> np.ndarray:
+    """A random size x size window of the image seen at a random scale in scale_range (<= 1).
+
+    The window is cut at size / scale and area-averaged down; the scale is raised where that
+    would not fit in the image (a window that fits only at scale 1 is returned as is).
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    low, high = scale_range
+    scale = float(rng.uniform(low, high)) if high > low else high
+    scale = min(1.0, max(scale, size / min(h, w)))
+    source_size = min(h, w, int(round(size / scale)))
+    top, left = random_crop_box(h, w, source_size, rng)
+    window = crop(image, top, left, source_size)
+    if source_size == size:
+        return window
+    resized = cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA)
+    return resized.reshape(size, size, *window.shape[2:])
+
+
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The central size x size window (clipped to the image)."""
     h, w = image.shape[:2]

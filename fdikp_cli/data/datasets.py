@@ -26,7 +26,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from fdikp_cli.data.augment import apply_flip_rot, center_crop, crop, random_crop_box, random_flip_rot_code
+from fdikp_cli.data.augment import (
+    apply_flip_rot,
+    center_crop,
+    crop,
+    random_crop_box,
+    random_flip_rot_code,
+    random_scaled_window,
+)
 from fdikp_cli.data.images import image_size, read_native, to_float
 from fdikp_cli.data.pairs import (
     PAIR_LAYOUTS,
@@ -192,28 +199,12 @@ class SyntheticCropSource:
         h, w = sharp.shape[:2]
         margin = max(0, min(self.margin, (h - crop_size) // 2, (w - crop_size) // 2))
         size = crop_size + 2 * margin
-        window = to_float(self._scaled_window(sharp, size, rng))
+        window = to_float(random_scaled_window(sharp, size, self.scale_range, rng))
         pair = synthesize_pair(window, rng, self.synth_config or SynthConfig())
         inner = slice(margin, margin + crop_size)
         blurred = np.asarray(pair.blurred, dtype=np.float32)[inner, inner]
         target = np.asarray(pair.sharp, dtype=np.float32)[inner, inner]
         return blurred, target
-
-    def _scaled_window(self, sharp: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-        """A random size x size window of the photo seen at a random scale (<= 1)."""
-        import cv2
-
-        h, w = sharp.shape[:2]
-        low, high = self.scale_range
-        scale = float(rng.uniform(low, high)) if high > low else high
-        scale = min(1.0, max(scale, size / min(h, w)))  # the source window must fit in the photo
-        source_size = min(h, w, int(round(size / scale)))
-        top, left = random_crop_box(h, w, source_size, rng)
-        window = crop(sharp, top, left, source_size)
-        if source_size == size:
-            return window
-        resized = cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA)
-        return resized.reshape(size, size, *window.shape[2:])
 
     def describe(self) -> str:
         extra = f", {self.skipped} smaller than the crop skipped" if self.skipped else ""
