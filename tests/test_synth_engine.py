@@ -12,10 +12,10 @@ import pytest
 from fdikp_cli.errors import ConfigError
 from fdikp_cli.synth import BlurLayer, SynthConfig, synthesize_pair, synthesize_pair_with_layers
 from fdikp_cli.synth.psf import PsfShape, psf_kernel
-from fdikp_cli.synth.render import LEVEL_RATIO, render_layers
+from fdikp_cli.synth.render import LEVEL_RATIO, radius_levels, render_layers
 from fdikp_cli.synth.srgb import linear_to_srgb, srgb_to_linear
 
-CLEAN = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, highlight_prob=0.0)
+CLEAN = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, sharpen_prob=0.0, highlight_prob=0.0)
 DISC = PsfShape(kind="disc", softness=0.5)
 
 
@@ -198,7 +198,7 @@ def test_highlights_spread_into_bright_discs() -> None:
     sharp[32, 32] = 1.0  # a saturated point light
     layers = [BlurLayer(_full((64, 64), 1.0), _full((64, 64), 5.0))]
     plain = synthesize_pair_with_layers(sharp, layers, 0, CLEAN, psf=DISC)
-    bright = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, highlight_prob=1.0, highlight_gain_range=(8.0, 8.0))
+    bright = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, sharpen_prob=0.0, highlight_prob=1.0, highlight_gain_range=(8.0, 8.0))
     boosted = synthesize_pair_with_layers(sharp, layers, 0, bright, psf=DISC)
     # Without recovered energy a blurred point light is a faint smudge; with it, a visible disc.
     assert boosted.blurred[32, 32, 0] > plain.blurred[32, 32, 0] + 0.1
@@ -254,3 +254,49 @@ def test_image_segment_layouts_are_deterministic() -> None:
     sharp = np.clip(np.random.default_rng(10).uniform(0, 1, size=(64, 64, 3)), 0, 1).astype(np.float32)
     config = SynthConfig(occluder_prob=1.0, segment_occluder_prob=1.0, max_radius=6.0)
     np.testing.assert_array_equal(synthesize_pair(sharp, 3, config).blurred, synthesize_pair(sharp, 3, config).blurred)
+
+
+def test_core_psf_is_a_disc_with_a_concentrated_centre() -> None:
+    """core=c puts share c of the light in a disc of core_size * radius, the rest in the full disc."""
+    radius, share, size_ratio = 10.0, 0.3, 0.2
+    kernel = psf_kernel(radius, PsfShape(softness=0.5, core=share, core_size=size_ratio))
+    yy, xx = np.mgrid[0 : kernel.shape[0], 0 : kernel.shape[1]] - kernel.shape[0] // 2
+    dist = np.hypot(yy, xx)
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-6)
+    halo_height = (1.0 - share) / (math.pi * radius**2)
+    assert np.allclose(kernel[(dist > 4) & (dist < radius - 1.5)], halo_height, rtol=0.05)  # flat halo
+    # Light within 3 px: the halo's share of that area plus the whole core (core radius 2 px).
+    inner = kernel[dist <= 3.0].sum()
+    assert inner == pytest.approx(share + halo_height * (dist <= 3.0).sum(), abs=0.01)
+
+
+@pytest.mark.parametrize("min_scaled_radius", [0.0, 4.0])
+def test_core_psf_renders_as_its_kernel(min_scaled_radius: float) -> None:
+    """render_layers (halo and core at their own resolutions) images a point as psf_kernel does."""
+    size = 81
+    radius = float(radius_levels(12.0)[-2])  # exactly a table level: no blend of two kernels
+    shape = PsfShape(softness=0.5, core=0.25, core_size=0.2)
+    image = np.zeros((size, size, 3), dtype=np.float32)
+    image[size // 2, size // 2] = 1.0
+    layer = BlurLayer(_full((size, size), 1.0), _full((size, size), radius))
+    out = render_layers(image, [layer], shape, max_radius=12.0, min_scaled_radius=min_scaled_radius)[..., 0]
+    kernel = psf_kernel(radius, shape)
+    half = kernel.shape[0] // 2
+    expected = np.zeros((size, size), dtype=np.float32)
+    expected[size // 2 - half : size // 2 + half + 1, size // 2 - half : size // 2 + half + 1] = kernel
+    assert out.sum() == pytest.approx(1.0, rel=4e-3)
+    tolerance = 1e-6 if min_scaled_radius == 0.0 else 0.35 * expected.max()  # the reduced path softens edges
+    assert np.abs(out - expected).max() <= tolerance
+    assert out[size // 2, size // 2] > 5 * out[size // 2, size // 2 + 8]  # the bright core survives
+
+
+def test_camera_sharpening_boosts_edges_and_keeps_flat_areas() -> None:
+    from fdikp_cli.synth.noise import unsharp_mask
+
+    edge = np.full((32, 32, 3), 0.3, dtype=np.float32)
+    edge[:, 16:] = 0.6
+    sharpened = unsharp_mask(edge, amount=0.5, sigma=1.0)
+    assert sharpened[:, 15].max() < 0.3 - 0.02 and sharpened[:, 16].min() > 0.6 + 0.02  # over- and undershoot
+    np.testing.assert_allclose(sharpened[:, :8], 0.3, atol=1e-6)  # far from the edge: unchanged
+    np.testing.assert_allclose(sharpened.mean(), edge.mean(), atol=1e-4)  # no brightness change
+    np.testing.assert_array_equal(unsharp_mask(edge, 0.0, 1.0), edge)

@@ -13,12 +13,15 @@ class SynthConfig:
 
     Blur strength
       max_radius: the largest circle-of-confusion radius (px) any pair can have. The default,
-        24 px, is for images at the scale of our DPDD pairs (1024x683, 0.61x the original
+        30 px, is for images at the scale of our DPDD pairs (1024x683, 0.61x the original
         1680x1120): there, in the 38 real train pairs, 97 % of textured 32x32 patches have a
-        best-fitting disc radius <= 24 px and 90 % <= 12 px (benchmarks/synth_realism.py).
-        Training crops are cut from photos at that scale, so the blur seen per crop in
-        training is the blur of real photos at inference resolution. Photos at another scale
-        s (relative to 1024 px wide) should use about 24 * s, or be resized first.
+        best-fitting disc radius <= 24 px and 90 % <= 12 px (benchmarks/synth_realism.py);
+        half of our PSFs carry a bright core (core_prob) that makes a CoC of radius r blur
+        less than a uniform disc of radius r, and 30 px brings the fitted radii and the PSNR
+        of synthetic pairs back to the real ones (median / p90 6 / 16 px both). Training
+        crops are cut from photos at that scale, so the blur seen per crop in training is the
+        blur of real photos at inference resolution. Photos at another scale s (relative to
+        1024 px wide) should use about 30 * s, or be resized first.
       radius_power: the largest radius of one image is max_radius * u ** radius_power with u
         uniform in [min_radius_fraction, 1]; > 1 favours mild blur, < 1 strong blur.
       focus_on_surface_prob: probability that the focus lies on a visible surface (else
@@ -30,19 +33,24 @@ class SynthConfig:
         (colour segment, so depth edges follow object edges) rather than a random shape.
     PSF (probabilities of the kernel shapes; the rest is a plain soft disc)
       polygon_prob, gaussian_prob, cat_eye_prob, rim_prob, softness_range.
+      core_prob: probability of a concentrated core (share of energy in core_range, core radius
+        core_size_range times the PSF's) inside the wider halo.
     Highlights
       highlight_prob, highlight_gain_range, highlight_threshold: saturated pixels (brightest
       sRGB channel above the threshold) get up to gain x more linear light before the blur.
     Noise and compression
       noise_prob: probability of adding sensor noise; its std at mid grey is the sharp target's
         own estimated noise times a factor in noise_match_range, at least noise_floor_range.
+      sharpen_prob, sharpen_amount_range, sharpen_sigma_range: the camera's output sharpening
+        (unsharp mask) applied to the blurred photo after the noise, as a camera applies it
+        after the optical blur (the sharp targets are finished photos: already sharpened).
       jpeg_prob, jpeg_quality_range.
     Speed
       min_scaled_radius: large radii are blurred at 1/2 or 1/4 resolution keeping the scaled
         radius >= this (0 disables; results then use full resolution for every level).
     """
 
-    max_radius: float = 24.0
+    max_radius: float = 30.0
     min_radius_fraction: float = 0.1
     radius_power: float = 1.0
     focus_on_surface_prob: float = 0.8
@@ -56,12 +64,18 @@ class SynthConfig:
     cat_eye_prob: float = 0.2
     rim_prob: float = 0.2
     softness_range: tuple[float, float] = (0.3, 1.0)
+    core_prob: float = 0.5
+    core_range: tuple[float, float] = (0.1, 0.35)
+    core_size_range: tuple[float, float] = (0.1, 0.3)
     highlight_prob: float = 0.7
     highlight_gain_range: tuple[float, float] = (1.5, 6.0)
     highlight_threshold: float = 0.97
     noise_prob: float = 0.9
     noise_match_range: tuple[float, float] = (0.8, 1.2)
     noise_floor_range: tuple[float, float] = (0.001, 0.003)
+    sharpen_prob: float = 0.7
+    sharpen_amount_range: tuple[float, float] = (0.2, 0.8)
+    sharpen_sigma_range: tuple[float, float] = (0.7, 1.5)
     jpeg_prob: float = 0.2
     jpeg_quality_range: tuple[int, int] = (85, 98)
     min_scaled_radius: float = 4.0

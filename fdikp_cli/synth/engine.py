@@ -16,7 +16,7 @@ import numpy as np
 
 from fdikp_cli.synth.config import SynthConfig
 from fdikp_cli.synth.depth import LayoutOptions, choose_focus, coc_layers, random_layout, visible_radius
-from fdikp_cli.synth.noise import add_sensor_noise, estimate_noise_sigma, jpeg_roundtrip
+from fdikp_cli.synth.noise import add_sensor_noise, estimate_noise_sigma, jpeg_roundtrip, unsharp_mask
 from fdikp_cli.synth.psf import PsfShape
 from fdikp_cli.synth.render import BlurLayer, render_layers
 from fdikp_cli.synth.srgb import linear_to_srgb, recover_highlights, srgb_to_linear
@@ -66,6 +66,8 @@ def random_psf_shape(rng: np.random.Generator, config: SynthConfig) -> PsfShape:
         cat_eye=float(rng.uniform(0.1, 0.4)) if rng.random() < config.cat_eye_prob else 0.0,
         cat_eye_angle=float(rng.uniform(0, 2 * math.pi)),
         rim=float(rng.uniform(-0.6, 0.8)) if rng.random() < config.rim_prob else 0.0,
+        core=float(rng.uniform(*config.core_range)) if rng.random() < config.core_prob else 0.0,
+        core_size=float(rng.uniform(*config.core_size_range)),
     )
 
 
@@ -143,6 +145,9 @@ def synthesize_pair_with_layers(
         sigma = max(own_noise, float(rng.uniform(*config.noise_floor_range)))
         blurred_linear = add_sensor_noise(blurred_linear, sigma, float(rng.uniform(0.5, 0.95)), rng)
     blurred = linear_to_srgb(blurred_linear)
+    if rng.random() < config.sharpen_prob:
+        amount = float(rng.uniform(*config.sharpen_amount_range))
+        blurred = unsharp_mask(blurred, amount, float(rng.uniform(*config.sharpen_sigma_range)))
     if rng.random() < config.jpeg_prob:
         low, high = config.jpeg_quality_range
         blurred = jpeg_roundtrip(blurred, int(rng.integers(low, high + 1)))

@@ -58,6 +58,18 @@ def add_sensor_noise(
     return np.clip(noisy, 0.0, 1.0).astype(np.float32)
 
 
+def unsharp_mask(encoded: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    """A camera's output sharpening: encoded + amount * (encoded - Gaussian(encoded)), clipped.
+
+    Cameras and raw converters sharpen every photo after the optical blur, so a real defocused
+    photo carries this boost on top of its blur. Shape: (H, W, 3) -> (H, W, 3) float32 in [0, 1].
+    """
+    if amount <= 0.0:
+        return encoded
+    smooth = cv2.GaussianBlur(encoded, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return np.clip(encoded + amount * (encoded - smooth), 0.0, 1.0).astype(np.float32)
+
+
 def jpeg_roundtrip(encoded: np.ndarray, quality: int) -> np.ndarray:
     """Compress and decompress with JPEG at `quality`. Shape: (H, W, 3) RGB in [0, 1] -> same."""
     bgr = (np.clip(encoded, 0.0, 1.0)[..., ::-1] * 255.0 + 0.5).astype(np.uint8)

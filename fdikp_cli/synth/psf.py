@@ -3,14 +3,17 @@
 An ideal defocused lens images a point as a uniform disc (the aperture's shadow). Real lenses
 add a soft edge (diffraction, aberrations, the sensor's anti-aliasing filter), polygonal
 discs (aperture blades), cat-eye discs towards the frame edges (mechanical vignetting) and a
-brighter rim or centre (spherical aberration). All of it is the same for R, G and B up to a
+brighter rim or centre (spherical aberration), and a concentrated core inside a wider halo
+(strong spherical aberration, the soft-focus look: a defocused point keeps a bright centre, so
+real out-of-focus regions keep more fine detail than a uniform disc of the same size would
+leave). All of it is the same for R, G and B up to a
 few percent, so one kernel serves the three channels.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -30,6 +33,8 @@ class PsfShape:
     cat_eye: 0 = round; 0.3 = the disc is cut to a lens shape of 70 % width (frame edges).
     cat_eye_angle: direction (radians) of the cut, i.e. the direction to the frame centre.
     rim: > 0 brighter rim, < 0 brighter centre (spherical aberration); 0 = uniform.
+    core: share of the energy in a small central disc of radius core_size * radius (the rest
+      is the shape above); 0 = no core.
     """
 
     kind: PsfKind = "disc"
@@ -39,6 +44,15 @@ class PsfShape:
     cat_eye: float = 0.0
     cat_eye_angle: float = 0.0
     rim: float = 0.0
+    core: float = 0.0
+    core_size: float = 0.25
+
+    def without_core(self) -> "PsfShape":
+        return replace(self, core=0.0)
+
+    def core_shape(self) -> "PsfShape":
+        """The core: a plain soft disc (its radius is core_size times the PSF's)."""
+        return PsfShape(kind="disc", softness=self.softness)
 
 
 def kernel_half_size(radius: float, shape: PsfShape) -> int:
@@ -55,6 +69,12 @@ def psf_kernel(radius: float, shape: PsfShape = PsfShape()) -> np.ndarray:
     """
     if radius < 0.25:
         return np.ones((1, 1), dtype=np.float32)
+    if shape.core > 0.0:
+        halo = psf_kernel(radius, shape.without_core())
+        core = psf_kernel(radius * shape.core_size, shape.core_shape())
+        size = max(halo.shape[0], core.shape[0])  # both odd and centred: pad to a common size
+        mixed = (1.0 - shape.core) * _pad_to(halo, size) + shape.core * _pad_to(core, size)
+        return mixed.astype(np.float32)
     half = kernel_half_size(radius, shape)
     # Sub-sample centres of every pixel of the kernel, then average back to pixels.
     step = 1.0 / _SUPERSAMPLE
@@ -84,6 +104,11 @@ def psf_kernel(radius: float, shape: PsfShape = PsfShape()) -> np.ndarray:
     if total <= 0.0:
         return np.ones((1, 1), dtype=np.float32)
     return (kernel / total).astype(np.float32)
+
+
+def _pad_to(kernel: np.ndarray, size: int) -> np.ndarray:
+    pad = (size - kernel.shape[0]) // 2
+    return np.pad(kernel, pad) if pad else kernel
 
 
 def _polygon_scale(shape: PsfShape) -> float:

@@ -75,6 +75,11 @@ def convolve_psf(image: np.ndarray, radius: float, shape: PsfShape, min_scaled_r
     """
     if radius < 0.25:
         return image
+    if shape.core > 0.0:
+        # Linear in the kernel: the halo and the small core each at their own resolution.
+        halo = convolve_psf(image, radius, shape.without_core(), min_scaled_radius)
+        core = convolve_psf(image, radius * shape.core_size, shape.core_shape(), min_scaled_radius)
+        return (1.0 - shape.core) * halo + shape.core * core
     height, width = image.shape[:2]
     factor = 1
     while min_scaled_radius > 0 and factor < 4 and radius / (factor * 2) >= min_scaled_radius:
