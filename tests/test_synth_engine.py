@@ -15,7 +15,7 @@ from fdikp_cli.synth.psf import PsfShape, psf_kernel
 from fdikp_cli.synth.render import LEVEL_RATIO, radius_levels, render_layers
 from fdikp_cli.synth.srgb import linear_to_srgb, srgb_to_linear
 
-CLEAN = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, sharpen_prob=0.0, highlight_prob=0.0)
+CLEAN = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, sharpen_prob=0.0, highlight_prob=0.0, tone_power_range=(1.0, 1.0))
 DISC = PsfShape(kind="disc", softness=0.5)
 
 
@@ -300,3 +300,35 @@ def test_camera_sharpening_boosts_edges_and_keeps_flat_areas() -> None:
     np.testing.assert_allclose(sharpened[:, :8], 0.3, atol=1e-6)  # far from the edge: unchanged
     np.testing.assert_allclose(sharpened.mean(), edge.mean(), atol=1e-4)  # no brightness change
     np.testing.assert_array_equal(unsharp_mask(edge, 0.0, 1.0), edge)
+
+
+def test_tone_power_blurs_in_linear_light_raised_to_one_over_p() -> None:
+    """p = 1 conserves linear light; p = 2.4 conserves linear ** (1/2.4), so the sRGB mean barely moves."""
+    rng = np.random.default_rng(5)
+    sharp = np.zeros((80, 80, 3), dtype=np.float32)
+    sharp[16:64, 16:64] = rng.choice([0.05, 0.95], size=(48, 48, 3))  # high contrast: where the curves differ
+    layers = [BlurLayer(_full((80, 80), 1.0), _full((80, 80), 5.0))]
+
+    def blurred_with(power: float) -> np.ndarray:
+        config = dataclasses.replace(CLEAN, tone_power_range=(power, power))
+        return synthesize_pair_with_layers(sharp, layers, seed=0, config=config, psf=DISC).blurred
+
+    linear_sharp = srgb_to_linear(sharp)
+    assert srgb_to_linear(blurred_with(1.0)).mean() == pytest.approx(linear_sharp.mean(), rel=2e-3)
+    working = np.power(srgb_to_linear(blurred_with(2.4)), 1 / 2.4)
+    assert working.mean() == pytest.approx(np.power(linear_sharp, 1 / 2.4).mean(), rel=2e-3)
+    brightening = {p: blurred_with(p).mean() - sharp.mean() for p in (1.0, 2.4)}
+    assert brightening[1.0] > 0.03 and abs(brightening[2.4]) < 0.3 * brightening[1.0]
+
+
+def test_in_focus_areas_stay_identical_with_the_default_config() -> None:
+    """No global gain by default: an in-focus near object equals its target whatever else is blurred."""
+    rng = np.random.default_rng(6)
+    sharp = rng.uniform(0, 1, size=(64, 64, 3)).astype(np.float32)
+    near = np.zeros((64, 64), dtype=np.float32)
+    near[16:48, 16:48] = 1.0
+    layers = [BlurLayer(_full((64, 64), 1.0), _full((64, 64), 8.0)), BlurLayer(near, _full((64, 64), 0.0))]
+    config = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, highlight_prob=0.0)
+    for seed in range(4):  # several tone exponents and PSFs
+        pair = synthesize_pair_with_layers(sharp, layers, seed=seed, config=config)
+        np.testing.assert_allclose(pair.blurred[16:48, 16:48], pair.sharp[16:48, 16:48], atol=2e-5)

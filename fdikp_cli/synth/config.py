@@ -73,17 +73,23 @@ class SynthConfig:
     noise_prob: float = 0.9
     noise_match_range: tuple[float, float] = (0.8, 1.2)
     noise_floor_range: tuple[float, float] = (0.001, 0.003)
-    sharpen_prob: float = 0.7
+    sharpen_prob: float = 0.0
     sharpen_amount_range: tuple[float, float] = (0.2, 0.8)
     sharpen_sigma_range: tuple[float, float] = (0.7, 1.5)
     jpeg_prob: float = 0.2
     jpeg_quality_range: tuple[int, int] = (85, 98)
     min_scaled_radius: float = 4.0
-    # Scale the blurred light so its sRGB mean equals the target's. Blurring in linear light
-    # raises the sRGB mean (the curve is concave) and recovered highlights add light: without
-    # this, every synthetic pair is brighter than its target (+0.012 mean on average) and a
-    # model learns to darken real photos, whose pairs show no such bias.
-    match_exposure: bool = True
+    # Blur in linear light raised to 1/p, p uniform in this range (1: physical linear light;
+    # 2.4: about the sRGB-encoded values). Real photos are not encoded with the exact sRGB
+    # curve (camera tone curves differ), so how much defocus brightens high-contrast areas in
+    # the encoded photo is uncertain: linear light alone brightens blurred crops by ~4/255 on
+    # average, far more than real defocus pairs show.
+    tone_power_range: tuple[float, float] = (1.0, 2.4)
+    # Scale the blurred light by one global gain so its sRGB mean equals the target's. Off by
+    # default: the gain also changes in-focus areas, which then differ from the target by a
+    # brightness a model cannot see locally; a model trained so shifted the colour of sharp
+    # real photos by up to 3/255. tone_power_range handles the brightening instead.
+    match_exposure: bool = False
 
     def __post_init__(self) -> None:
         if not self.max_radius >= 0.0:
@@ -100,6 +106,8 @@ class SynthConfig:
                 raise ConfigError(f"{field.name} must be a probability in [0, 1], got {value}")
             if field.name.endswith("_range") and not (len(value) == 2 and value[0] <= value[1]):
                 raise ConfigError(f"{field.name} must be (low, high) with low <= high, got {value}")
+        if not self.tone_power_range[0] > 0.0:
+            raise ConfigError(f"tone_power_range must be positive, got {self.tone_power_range}")
         if self.polygon_prob + self.gaussian_prob > 1.0:
             raise ConfigError("polygon_prob + gaussian_prob must be <= 1")
         if not 0.0 < self.highlight_threshold <= 1.0:

@@ -136,7 +136,13 @@ def synthesize_pair_with_layers(
     target = linear_to_srgb(linear)  # the sharp photo of the same (brightened) light, clipped alike
 
     max_radius = max(config.max_radius, max(float(layer.radius.max()) for layer in layers))
-    blurred_linear = render_layers(linear, layers, shape, max_radius, config.min_scaled_radius)
+    power = float(rng.uniform(*config.tone_power_range))
+    if power == 1.0:
+        blurred_linear = render_layers(linear, layers, shape, max_radius, config.min_scaled_radius)
+    else:  # blur in linear light ** (1 / power): an uncertain camera tone curve
+        working = np.power(linear, 1.0 / power)
+        blurred = render_layers(working, layers, shape, max_radius, config.min_scaled_radius)
+        blurred_linear = np.power(np.maximum(blurred, 0.0), power).astype(np.float32)
     if config.match_exposure:
         blurred_linear = match_srgb_mean(blurred_linear, float(target.mean()))
 
