@@ -37,7 +37,8 @@ def test_dataset_kind_picks_the_default_preset() -> None:
 def test_resolved_config_round_trips_through_toml(tmp_path: Path) -> None:
     config = resolve("paper-dpdd", None, {"data": {"dataset": "pairs", "data_root": "/d", "val_crop": 256},
                                           "model": {"widths": [8, 8, 8, 8]}},
-                     ["loss.fft=0", "stages.1.swa_every=20", "run.seed=7"],
+                     ["loss.fft=0", "stages.1.swa_every=20", "run.seed=7", "synth.max_radius=12",
+                      "synth.core_range=[0.2,0.3]"],
                      StageOptions(crop="128,256", batch_size="4,1", lr=2e-4))
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
@@ -46,6 +47,7 @@ def test_resolved_config_round_trips_through_toml(tmp_path: Path) -> None:
     assert [s.crop for s in again.stages] == [128, 256] and [s.batch_size for s in again.stages] == [4, 1]
     assert [s.lr for s in again.stages] == pytest.approx([2e-4, 1e-4])  # stage two keeps its 1/2 ratio
     assert again.loss.fft == 0.0 and again.stages[1].swa_every == 20 and again.model == {"widths": [8, 8, 8, 8]}
+    assert again.synth == {"max_radius": 12, "core_range": [0.2, 0.3]}
 
 
 def test_unknown_keys_are_rejected_everywhere(tmp_path: Path) -> None:
@@ -57,6 +59,10 @@ def test_unknown_keys_are_rejected_everywhere(tmp_path: Path) -> None:
         resolve(None, None, {}, ["loss.fftt=0"])
     with pytest.raises(ConfigError, match="unknown model configuration keys: depth"):
         resolve(None, None, {"model": {"depth": 3}}, [])
+    with pytest.raises(ConfigError, match="unknown synthetic-defocus configuration keys: max_radiu"):
+        resolve(None, None, {}, ["synth.max_radiu=3"])
+    with pytest.raises(ConfigError, match="core_prob must be a probability"):
+        resolve(None, None, {"synth": {"core_prob": 2.0}}, [])
     with pytest.raises(ConfigError, match="stages"):
         resolve(None, None, {}, ["stages.5.crop=64"])
     with pytest.raises(ConfigError, match="expected an integer"):

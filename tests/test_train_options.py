@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from fdikp_cli.cli.app import app
 from fdikp_cli.errors import LpipsWeightsMissing
+from fdikp_cli.synth import SynthConfig
+from fdikp_cli.training.config import resolve
 from fdikp_cli.weights import read_weights
 from tests.conftest import shared_path
 
@@ -91,6 +93,9 @@ def test_synthetic_and_mixed_datasets_train(tmp_path: Path) -> None:
                      "--no-lpips"])
     assert "pairs: 2 pairs" in output and "synthetic: 2 sharp photos" in output and "0.75" in output
     output = invoke(["--dataset", "synthetic", "--sharp-dir", str(sharp), "--out", str(tmp_path / "syn"),
-                     "--crop", "32", "--stage-steps", "1,1", "--no-lpips"])
+                     "--crop", "32", "--stage-steps", "1,1", "--no-lpips", "--set", "synth.max_radius=5"])
     assert "validation: none" in output
+    # The whole simulator configuration is pinned in the run's config, the override included.
+    saved = resolve(None, tmp_path / "syn" / "config.toml", {}, [])
+    assert SynthConfig.from_dict(saved.synth) == SynthConfig(max_radius=5.0)
     assert read_weights(tmp_path / "syn" / "swa.safetensors").provenance["data"]["dataset"] == "synthetic"

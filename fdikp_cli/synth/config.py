@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from fdikp_cli.errors import ConfigError
 
@@ -115,3 +116,16 @@ class SynthConfig:
         q_low, q_high = self.jpeg_quality_range
         if not 1 <= q_low <= q_high <= 100:
             raise ConfigError(f"jpeg_quality_range must lie in [1, 100], got {self.jpeg_quality_range}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "SynthConfig":
+        """Build from {field: value} (lists accepted for ranges); unknown keys are an error."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown synthetic-defocus configuration keys: {', '.join(unknown)}")
+        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**converted)

@@ -28,6 +28,8 @@ from typing import Any, Union
 from fdikp_cli.errors import ConfigError
 
 PRESETS = ("paper-dpdd", "paper-lfdof")
+# Tables whose keys are checked by their own config class (FDIKPConfig, SynthConfig), not here.
+FREE_TABLES = ("model", "synth")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
 
@@ -99,6 +101,10 @@ class RunConfig:
 class TrainConfig:
     preset: str = "paper-dpdd"
     model: dict[str, Any] = field(default_factory=dict)  # FDIKPConfig fields to override
+    # SynthConfig fields to override (synthetic data). A run that uses synthetic data saves the
+    # whole resolved SynthConfig here, so it resumes with the same simulator whatever the
+    # defaults of a later version.
+    synth: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -202,7 +208,10 @@ def validate(config: TrainConfig) -> None:
     """Reject values that cannot work, with the key that is wrong."""
     from fdikp_cli.model import FDIKPConfig
 
+    from fdikp_cli.synth import SynthConfig
+
     model = FDIKPConfig.from_dict(config.model)  # raises ConfigError on unknown/invalid keys
+    SynthConfig.from_dict(config.synth)  # likewise
     if not config.stages:
         raise ConfigError("the schedule has no stages")
     multiple = model.size_multiple
@@ -268,7 +277,7 @@ def set_key(values: dict[str, Any], dotted: str, value: Any) -> None:
         if not last.isdigit() or int(last) >= len(node):
             raise ConfigError(f"{dotted}: no such item")
         node[int(last)] = value
-    elif isinstance(node, dict) and (last in node or parts[0] == "model"):
+    elif isinstance(node, dict) and (last in node or parts[0] in FREE_TABLES):
         node[last] = value
     else:
         raise ConfigError(f"unknown configuration key {dotted!r}")
@@ -286,12 +295,12 @@ def merge(base: dict[str, Any], update: dict[str, Any], where: str = "") -> dict
     """Deep-merge a TOML table into config values; lists (stages) replace item by item."""
     for key, value in update.items():
         path = f"{where}.{key}" if where else key
-        if key not in base and where != "model":
+        if key not in base and where not in FREE_TABLES:
             raise ConfigError(f"unknown configuration key {path!r}")
         current = base.get(key)
-        if isinstance(current, dict) and isinstance(value, dict) and key != "model":
+        if isinstance(current, dict) and isinstance(value, dict) and key not in FREE_TABLES:
             merge(current, value, path)
-        elif key == "model" and isinstance(value, dict):
+        elif key in FREE_TABLES and isinstance(value, dict):
             base[key] = {**(current or {}), **value}
         elif key == "stages" and isinstance(value, list):
             merged = []
@@ -450,7 +459,7 @@ def to_toml(config: TrainConfig) -> str:
     lines = ["# fdikp training configuration (resolved)", f"preset = {_toml_value(values['preset'])}", ""]
     # --max-steps belongs to one session (stop here, resume later): a resumed run must not inherit it.
     values["run"].pop("max_steps")
-    for section in ("model", "data", "loss", "optim", "run"):
+    for section in ("model", "synth", "data", "loss", "optim", "run"):
         lines += [f"[{section}]", *_toml_table(values[section]), ""]
     for stage in values["stages"]:
         lines += ["[[stages]]", *_toml_table(stage), ""]

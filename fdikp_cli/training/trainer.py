@@ -166,7 +166,14 @@ class Trainer:
         root = Path(data.data_root).expanduser() if data.data_root else None
         sharp = Path(data.sharp_dir).expanduser() if data.sharp_dir else None
         cache = data.cache_mb * (1 << 20)
-        self.stage_sources = [build_sources(self.specs, root, sharp, st.crop, cache, sharp_scale=data.sharp_scale)
+        synth_config = None
+        if any(spec.kind == "synthetic" for spec in self.specs):
+            from fdikp_cli.synth import SynthConfig
+
+            synth_config = SynthConfig.from_dict(self.config.synth)
+            self.config.synth = synth_config.to_dict()  # pinned in config.toml: resumes use the same simulator
+        self.stage_sources = [build_sources(self.specs, root, sharp, st.crop, cache, synth_config,
+                                            sharp_scale=data.sharp_scale)
                               for st in self.config.stages]
         self.epoch_size = sum(len(s) for s in self.stage_sources[0])
         world = self.dist.world_size
