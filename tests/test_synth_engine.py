@@ -79,12 +79,16 @@ def test_zero_radius_everywhere_returns_the_target() -> None:
     np.testing.assert_allclose(pair.sharp, sharp, atol=2e-5)
 
 
-def test_in_focus_region_in_front_stays_identical_to_target() -> None:
-    rng = np.random.default_rng(2)
-    sharp = rng.uniform(0, 1, size=(64, 64, 3)).astype(np.float32)
+def _sharp_square_before_blurred_background(seed: int, radius: float) -> tuple[np.ndarray, list[BlurLayer]]:
+    """A random 64x64 photo; its centre 32x32 square is an in-focus near layer, the rest blurred by radius."""
+    sharp = np.random.default_rng(seed).uniform(0, 1, size=(64, 64, 3)).astype(np.float32)
     near = np.zeros((64, 64), dtype=np.float32)
     near[16:48, 16:48] = 1.0
-    layers = [BlurLayer(_full((64, 64), 1.0), _full((64, 64), 6.0)), BlurLayer(near, _full((64, 64), 0.0))]
+    return sharp, [BlurLayer(_full((64, 64), 1.0), _full((64, 64), radius)), BlurLayer(near, _full((64, 64), 0.0))]
+
+
+def test_in_focus_region_in_front_stays_identical_to_target() -> None:
+    sharp, layers = _sharp_square_before_blurred_background(seed=2, radius=6.0)
     # Optics only: exposure matching (a global gain, like noise a camera-side effect) is off.
     optics_only = dataclasses.replace(CLEAN, match_exposure=False)
     pair = synthesize_pair_with_layers(sharp, layers, seed=0, config=optics_only, psf=DISC)
@@ -323,11 +327,7 @@ def test_tone_power_blurs_in_linear_light_raised_to_one_over_p() -> None:
 
 def test_in_focus_areas_stay_identical_with_the_default_config() -> None:
     """No global gain by default: an in-focus near object equals its target whatever else is blurred."""
-    rng = np.random.default_rng(6)
-    sharp = rng.uniform(0, 1, size=(64, 64, 3)).astype(np.float32)
-    near = np.zeros((64, 64), dtype=np.float32)
-    near[16:48, 16:48] = 1.0
-    layers = [BlurLayer(_full((64, 64), 1.0), _full((64, 64), 8.0)), BlurLayer(near, _full((64, 64), 0.0))]
+    sharp, layers = _sharp_square_before_blurred_background(seed=6, radius=8.0)
     config = SynthConfig(noise_prob=0.0, jpeg_prob=0.0, highlight_prob=0.0)
     for seed in range(4):  # several tone exponents and PSFs
         pair = synthesize_pair_with_layers(sharp, layers, seed=seed, config=config)

@@ -170,8 +170,8 @@ class SyntheticCropSource:
     image content, and synthesis costs only the crop), blurred, and the margin cut away.
 
     `scale_range` (low, high): the window is first taken at a random scale in that range
-    (area-averaged downscale). Downscaling makes the targets crisper than the photos' own
-    softness (film grain, JPEG, lens), and varies how large objects are relative to the blur;
+    (area-averaged downscale). Downscaling averages away the photos' own grain and JPEG noise,
+    which a model would otherwise learn to produce, and varies object size relative to the blur;
     the scale is raised where needed so the window still fits inside the photo.
     """
 

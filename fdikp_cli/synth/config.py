@@ -42,9 +42,10 @@ class SynthConfig:
     Noise and compression
       noise_prob: probability of adding sensor noise; its std at mid grey is the sharp target's
         own estimated noise times a factor in noise_match_range, at least noise_floor_range.
-      sharpen_prob, sharpen_amount_range, sharpen_sigma_range: the camera's output sharpening
-        (unsharp mask) applied to the blurred photo after the noise, as a camera applies it
-        after the optical blur (the sharp targets are finished photos: already sharpened).
+      sharpen_prob, sharpen_amount_range, sharpen_sigma_range: an unsharp mask on the blurred
+        photo only, after the noise. Off by default: sharpening is nearly linear and commutes
+        with the blur, so real pairs carry it on both sides; on one side it makes in-focus
+        areas differ from their targets, and a model trained so softened sharp real photos.
       jpeg_prob, jpeg_quality_range.
     Speed
       min_scaled_radius: large radii are blurred at 1/2 or 1/4 resolution keeping the scaled
@@ -88,8 +89,8 @@ class SynthConfig:
     tone_power_range: tuple[float, float] = (1.0, 2.4)
     # Scale the blurred light by one global gain so its sRGB mean equals the target's. Off by
     # default: the gain also changes in-focus areas, which then differ from the target by a
-    # brightness a model cannot see locally; a model trained so shifted the colour of sharp
-    # real photos by up to 3/255. tone_power_range handles the brightening instead.
+    # brightness a model cannot see locally; a model trained so shifted the colour of real
+    # validation crops by up to 1.9/255. tone_power_range handles the brightening instead.
     match_exposure: bool = False
 
     def __post_init__(self) -> None:
@@ -123,8 +124,7 @@ class SynthConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "SynthConfig":
         """Build from {field: value} (lists accepted for ranges); unknown keys are an error."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ConfigError(f"unknown synthetic-defocus configuration keys: {', '.join(unknown)}")
         converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

@@ -59,10 +59,9 @@ def add_sensor_noise(
 
 
 def unsharp_mask(encoded: np.ndarray, amount: float, sigma: float) -> np.ndarray:
-    """A camera's output sharpening: encoded + amount * (encoded - Gaussian(encoded)), clipped.
+    """Unsharp mask: encoded + amount * (encoded - Gaussian(encoded)), clipped.
 
-    Cameras and raw converters sharpen every photo after the optical blur, so a real defocused
-    photo carries this boost on top of its blur. Shape: (H, W, 3) -> (H, W, 3) float32 in [0, 1].
+    A camera's output sharpening (SynthConfig.sharpen_prob; off by default, see there). Shape: (H, W, 3) -> (H, W, 3) float32 in [0, 1].
     """
     if amount <= 0.0:
         return encoded

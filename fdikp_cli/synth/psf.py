@@ -4,10 +4,9 @@ An ideal defocused lens images a point as a uniform disc (the aperture's shadow)
 add a soft edge (diffraction, aberrations, the sensor's anti-aliasing filter), polygonal
 discs (aperture blades), cat-eye discs towards the frame edges (mechanical vignetting) and a
 brighter rim or centre (spherical aberration), and a concentrated core inside a wider halo
-(strong spherical aberration, the soft-focus look: a defocused point keeps a bright centre, so
-real out-of-focus regions keep more fine detail than a uniform disc of the same size would
-leave). All of it is the same for R, G and B up to a
-few percent, so one kernel serves the three channels.
+(strong spherical aberration: a defocused point keeps a bright centre, so real out-of-focus
+regions keep more fine detail than a uniform disc of the same size would leave). All of it is
+the same for R, G and B up to a few percent, so one kernel serves the three channels.
 """
 
 from __future__ import annotations

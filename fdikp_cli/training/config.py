@@ -40,7 +40,7 @@ class DataConfig:
     data_root: str | None = None
     sharp_dir: str | None = None  # sharp photos for the synthetic kind
     # Random scale (low, high <= 1) at which synthetic crops see the sharp photos: downscaling
-    # makes targets crisper than the photos' own softness; see SyntheticCropSource.
+    # averages away the photos' own grain; see SyntheticCropSource.
     sharp_scale: tuple[float, float] = (0.6, 1.0)
     val_root: str | None = None  # default: the dataset's own validation split (dpdd, lfdof)
     val_crop: int | None = None  # centre crop of validation images (None: whole images)
@@ -207,7 +207,6 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 def validate(config: TrainConfig) -> None:
     """Reject values that cannot work, with the key that is wrong."""
     from fdikp_cli.model import FDIKPConfig
-
     from fdikp_cli.synth import SynthConfig
 
     model = FDIKPConfig.from_dict(config.model)  # raises ConfigError on unknown/invalid keys
