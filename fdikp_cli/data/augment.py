@@ -38,7 +38,17 @@ def random_scaled_window(image: np.ndarray, size: int, scale_range: tuple[float,
     window = crop(image, top, left, source_size)
     if source_size == size:
         return window
-    resized = cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA)
+    if window.ndim == 3 and window.shape[2] > 4:  # OpenCV resizes at most 4 channels at a time
+        groups = [window[..., c : c + 3] for c in range(0, window.shape[2], 3)]
+        return np.concatenate([area_resize(g, size) for g in groups], axis=2)
+    return area_resize(window, size)
+
+
+def area_resize(window: np.ndarray, size: int) -> np.ndarray:
+    """Area-averaged resize of an (h, w[, <=4]) window to size x size (no randomness involved)."""
+    import cv2
+
+    resized = cv2.resize(np.ascontiguousarray(window), (size, size), interpolation=cv2.INTER_AREA)
     return resized.reshape(size, size, *window.shape[2:])
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -91,12 +91,13 @@ class LruImageCache:
         self._images: OrderedDict[Path, np.ndarray] = OrderedDict()
         self._bytes = 0
 
-    def get(self, path: Path) -> np.ndarray:
+    def get(self, path: Path, load: Callable[[Path], np.ndarray] = read_native) -> np.ndarray:
+        """The image cached under `path`, made by `load(path)` on a miss."""
         image = self._images.get(path)
         if image is not None:
             self._images.move_to_end(path)
             return image
-        image = read_native(path)
+        image = load(path)
         if image.nbytes <= self.max_bytes:
             self._images[path] = image
             self._bytes += image.nbytes
@@ -133,9 +134,20 @@ def _keep_large_enough(paths: list[Any], sizes: list[tuple[int, int]], crop_size
 
 
 class PairCropSource:
-    """Random aligned crops of real (blurred, sharp) pairs."""
+    """Random aligned crops of real (blurred, sharp) pairs.
 
-    def __init__(self, name: str, pairs: list[ImagePair], crop_size: int, cache_bytes: int) -> None:
+    `align` moves each blurred capture onto its sharp one (global sub-pixel shift) and `tone`
+    gives each sharp target its blurred capture's exposure and colour, once per pair, before any
+    crop (see fdikp_cli.data.registration for why). `scale_range` (low, high <= 1): both images
+    are seen together at a random common scale (area-averaged), which shows the model smaller
+    blur radii and more scene per crop than the captures alone.
+    """
+
+    def __init__(self, name: str, pairs: list[ImagePair], crop_size: int, cache_bytes: int,
+                 align: bool = False, tone: bool = False, scale_range: tuple[float, float] = (1.0, 1.0)) -> None:
+        low, high = scale_range
+        if not 0.0 < low <= high <= 1.0:
+            raise DatasetError(f"pair scale range must satisfy 0 < low <= high <= 1, got {scale_range}")
         sizes = []
         for pair in pairs:
             size = image_size(pair.source)
@@ -146,21 +158,45 @@ class PairCropSource:
         self.pairs = _keep_large_enough(pairs, sizes, crop_size, f"image pair of {name}")
         self.skipped = len(pairs) - len(self.pairs)
         self.cache = LruImageCache(cache_bytes)
+        self.align, self.tone = align, tone
+        self.scale_range = (float(low), float(high))
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def crop_pair(self, index: int, crop_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _stacked(self, index: int) -> np.ndarray:
+        """(H, W, 6): the blurred capture's channels, then the sharp one's, registered if asked."""
         pair = self.pairs[index]
-        source, target = self.cache.get(pair.source), self.cache.get(pair.target)
-        if source.shape != target.shape:
-            raise ImageReadError(f"{pair.source} {source.shape} and {pair.target} {target.shape} differ in size")
-        top, left = random_crop_box(source.shape[0], source.shape[1], crop_size, rng)
-        return to_float(crop(source, top, left, crop_size)), to_float(crop(target, top, left, crop_size))
+
+        def load(_: Path) -> np.ndarray:
+            source, target = read_native(pair.source), read_native(pair.target)
+            if source.shape != target.shape:
+                raise ImageReadError(f"{pair.source} {source.shape} and {pair.target} {target.shape} differ in size")
+            if not (self.align or self.tone):
+                return np.concatenate([source, target], axis=2)
+            from fdikp_cli.data.registration import register_pair
+
+            blurred, sharp, _ = register_pair(to_float(source), to_float(target), self.align, self.tone)
+            return np.concatenate([blurred, sharp], axis=2)
+
+        return self.cache.get(pair.source, load)
+
+    def crop_pair(self, index: int, crop_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        stacked = self._stacked(index)
+        if self.scale_range[0] < 1.0:
+            window = random_scaled_window(stacked, crop_size, self.scale_range, rng)
+        else:
+            top, left = random_crop_box(stacked.shape[0], stacked.shape[1], crop_size, rng)
+            window = crop(stacked, top, left, crop_size)
+        window = to_float(window)
+        return window[..., :3], window[..., 3:]
 
     def describe(self) -> str:
         extra = f", {self.skipped} smaller than the crop skipped" if self.skipped else ""
-        return f"{self.name}: {len(self)} pairs{extra}"
+        low, high = self.scale_range
+        scale = f", scaled {low:g}-{high:g}x" if low < 1.0 else ""
+        prep = [word for word, on in (("aligned", self.align), ("tone-matched", self.tone)) if on]
+        return f"{self.name}: {len(self)} pairs{', ' + ' and '.join(prep) if prep else ''}{scale}{extra}"
 
 
 class SyntheticCropSource:
@@ -274,7 +310,8 @@ class TrainCrops(Dataset):
 
 def build_sources(specs: list[SourceSpec], data_root: Path | None, sharp_dir: Path | None, crop_size: int,
                   cache_bytes: int, synth_config: Any = None,
-                  sharp_scale: tuple[float, float] = (1.0, 1.0)) -> list[CropSource]:
+                  sharp_scale: tuple[float, float] = (1.0, 1.0), pair_align: bool = False,
+                  pair_tone: bool = False, pair_scale: tuple[float, float] = (1.0, 1.0)) -> list[CropSource]:
     """Resolve each component's folder and index its images (headers only, nothing decoded)."""
     sources: list[CropSource] = []
     for spec in specs:
@@ -289,7 +326,8 @@ def build_sources(specs: list[SourceSpec], data_root: Path | None, sharp_dir: Pa
             if root is None:
                 raise DatasetError(f"the {spec.kind} dataset needs --data-root")
             layout: PairLayout = spec.kind  # type: ignore[assignment]
-            sources.append(PairCropSource(spec.kind, find_pairs(layout, root, "train"), crop_size, cache_bytes))
+            sources.append(PairCropSource(spec.kind, find_pairs(layout, root, "train"), crop_size, cache_bytes,
+                                          align=pair_align, tone=pair_tone, scale_range=pair_scale))
     return sources
 
 

@@ -37,7 +37,9 @@ def read_native(path: Path) -> np.ndarray:
 
 
 def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 (H, W, 3) -> float32 in [0, 1]."""
+    """uint8 / uint16 (H, W, 3) -> float32 in [0, 1]; float images are taken as already in [0, 1]."""
+    if image.dtype.kind == "f":
+        return image.astype(np.float32, copy=False)
     scale = 65535.0 if image.dtype == np.uint16 else 255.0
     return image.astype(np.float32) / np.float32(scale)
 

@@ -42,6 +42,12 @@ class DataConfig:
     # Random scale (low, high <= 1) at which synthetic crops see the sharp photos: downscaling
     # averages away the photos' own grain; see SyntheticCropSource.
     sharp_scale: tuple[float, float] = (0.6, 1.0)
+    # Real pairs: move each blurred capture onto its sharp one (global sub-pixel shift), give
+    # each sharp target its blurred capture's exposure and colour, and see both at a random
+    # common scale (low, high <= 1). See fdikp_cli.data.registration for why.
+    pair_align: bool = False
+    pair_tone: bool = False
+    pair_scale: tuple[float, float] = (1.0, 1.0)
     val_root: str | None = None  # default: the dataset's own validation split (dpdd, lfdof)
     val_crop: int | None = None  # centre crop of validation images (None: whole images)
     val_max_images: int | None = None

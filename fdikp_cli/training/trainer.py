@@ -173,7 +173,8 @@ class Trainer:
             synth_config = SynthConfig.from_dict(self.config.synth)
             self.config.synth = synth_config.to_dict()  # pinned in config.toml: resumes use the same simulator
         self.stage_sources = [build_sources(self.specs, root, sharp, st.crop, cache, synth_config,
-                                            sharp_scale=data.sharp_scale)
+                                            sharp_scale=data.sharp_scale, pair_align=data.pair_align,
+                                            pair_tone=data.pair_tone, pair_scale=data.pair_scale)
                               for st in self.config.stages]
         self.epoch_size = sum(len(s) for s in self.stage_sources[0])
         world = self.dist.world_size
