@@ -94,6 +94,8 @@ def _print_summary(summary: "BatchSummary", prefix: str) -> None:
     if rows:
         console.print(table)
     counts = f"{prefix}{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
+    if summary.device and summary.done:
+        counts += f" (on {summary.device}, {summary.precision})"
     console.print(escape(counts), highlight=False, soft_wrap=True)
 
 
@@ -119,7 +121,9 @@ def deblur_command(
     tile_overlap: int = typer.Option(_OVERLAP, "--tile-overlap", min=0, help="Pixels shared by neighbouring tiles."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option(
-        "auto", "--precision", help="auto (fp32 on CPU; bf16, else fp16, on CUDA), fp32, fp16 or bf16."
+        "auto",
+        "--precision",
+        help="auto (CPU: bf16 where the CPU has native bf16, else fp32; CUDA: bf16, else fp16), fp32, fp16 or bf16.",
     ),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (default: the shipped weights)."),
     compare: bool = typer.Option(False, "--compare", help="Also write NAME{suffix}_compare.EXT: input | output."),

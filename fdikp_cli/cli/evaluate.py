@@ -40,6 +40,12 @@ def evaluate_command(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the per-image scores and means as CSV."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N]."),
+    precision: str = typer.Option(
+        "auto",
+        "--precision",
+        help="With --dataset: the model's precision. auto (CPU: bf16 where the CPU has native bf16, else fp32; "
+        "CUDA: bf16, else fp16), fp32, fp16 or bf16. Metrics are always computed in float64 / float32.",
+    ),
 ) -> None:
     """Score restored images (PSNR, SSIM, MAE, LPIPS) under a named protocol, with the blurry input's
     scores beside them when the inputs are known."""
@@ -67,6 +73,7 @@ def evaluate_command(
             lpips_weights=lpips_weights,
             lpips_download=not no_download,
             device=device,
+            precision=precision,
             labels=labels,
         )
         with Progress(
@@ -100,7 +107,10 @@ def evaluate_command(
         console.print(f"[bold]protocol {report.protocol}[/], {report.bit_depth}-bit: {report.protocol_description}", highlight=False)
         if report.tiling is not None:
             mode = "whole images" if report.tiling["whole_image"] else f"tiles of {report.tiling['tile']} px"
-            console.print(escape(f"model: {report.weights['path'] if report.weights else '?'} ({mode})"), highlight=False)
+            run = f", {report.model_run['device']}, {report.model_run['precision']}" if report.model_run else ""
+            console.print(
+                escape(f"model: {report.weights['path'] if report.weights else '?'} ({mode}{run})"), highlight=False
+            )
         if report.lpips_missing and not no_lpips:
             err_console.print(f"[yellow]LPIPS not computed:[/] {escape(report.lpips_missing)}", highlight=False)
         for warning in report.warnings:

@@ -7,7 +7,8 @@ JSON shape:
      "mean": {"psnr", "ssim", "mae", "lpips"}, "baseline": {"psnr", ...},
      "groups": {"indoor": {"images": [...], "mean": {...}, "baseline": {...}}, ...},
      "count": N, "lpips": {"directory", "origin"} | null, "lpips_missing": str | null,
-     "tiling": {...} | null, "weights": {...} | null, "layout": str | null, "warnings": [...]}
+     "tiling": {...} | null, "weights": {...} | null, "model_run": {"device", "precision"} | null,
+     "layout": str | null, "warnings": [...]}
 "lpips" is null when LPIPS was not computed, "baseline" keys are absent when the blurry inputs
 are unknown, and a non-finite value (the PSNR of identical images) is written as null.
 """
@@ -76,6 +77,7 @@ class EvaluationReport:
     lpips_missing: str | None = None  # why LPIPS was not computed
     tiling: dict[str, Any] | None = None  # set when the model ran
     weights: dict[str, Any] | None = None  # set when the model ran
+    model_run: dict[str, str] | None = None  # set when the model ran: {"device": "cpu", "precision": "bf16"}
     layout: str | None = None  # how the dataset folder was read
     warnings: list[str] = field(default_factory=list)
 
@@ -130,6 +132,7 @@ class EvaluationReport:
             lpips_missing=self.lpips_missing,
             tiling=self.tiling,
             weights=self.weights,
+            model_run=self.model_run,
             layout=self.layout,
             warnings=self.warnings,
         )

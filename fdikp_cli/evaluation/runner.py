@@ -16,7 +16,7 @@ from fdikp_cli.errors import DatasetError, LpipsWeightsMissing
 from fdikp_cli.evaluation.pairing import DatasetName, EvalPair, PairBy, pair_folders, resolve_dataset
 from fdikp_cli.evaluation.protocol_io import Protocol, check_bit_depth, get_protocol, quantize, read_image, write_png
 from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores
-from fdikp_cli.inference.device import resolve_device
+from fdikp_cli.inference.device import precision_name, resolve_device, resolve_precision
 from fdikp_cli.metrics import mae, psnr, ssim
 from fdikp_cli.metrics.lpips import LPIPS, load_lpips
 
@@ -32,6 +32,7 @@ class EvaluationOptions:
     lpips_weights: Path | None = None  # searched first; then $FDIKP_LPIPS_DIR, then the cache
     lpips_download: bool = True
     device: str = "auto"  # auto|cpu|cuda|cuda:N|mps ("auto": CUDA when available)
+    precision: str = "auto"  # the model's autocast precision (--dataset): auto|fp32|fp16|bf16, see resolve_precision
     labels: dict[str, Path] = field(default_factory=dict)  # group name -> text file of image names
 
 
@@ -191,6 +192,9 @@ def evaluate_dataset(
 
     Outputs are scored as floats clamped to [0, 1] (never re-quantised under `dpdd`);
     `save_outputs` also writes them as PNG at the protocol's bit depth, named after the sources.
+    The model runs under autocast in `options.precision` (auto: bf16 on CPUs with native bf16,
+    see resolve_precision); its outputs are float32 and the metrics are computed on them as
+    float64 / float32 (LPIPS), never in reduced precision.
     """
     from fdikp_cli.inference.restore import restore, tile_side
     from fdikp_cli.weights import load_model
@@ -198,7 +202,9 @@ def evaluate_dataset(
     options = options or EvaluationOptions()
     resolved = resolve_dataset(dataset, data_root)
     device, scorer, report = _prepare(options)
+    dtype = resolve_precision(options.precision, device)  # before loading: a bad spec fails fast
     loaded = load_model(weights, device=device, allow_random=allow_random)
+    report.model_run = {"device": str(device), "precision": precision_name(dtype)}
     report.groups, report.warnings = assign_groups(resolved.pairs, options.labels)
     report.layout = resolved.layout
     side = tile_side(loaded.model, tile)  # what restore() really runs, as restore() clamps it
@@ -214,7 +220,7 @@ def evaluate_dataset(
         for pair in resolved.pairs:
             assert pair.source is not None
             source = read_image(pair.source, options.bit_depth)  # (1, 3, H, W) float64
-            pred = restore(loaded.model, source.float(), tile=tile, overlap=overlap, device=device)
+            pred = restore(loaded.model, source.float(), tile=tile, overlap=overlap, device=device, dtype=dtype)
             if out_dir is not None:
                 write_png(out_dir / f"{pair.name}.png", pred, options.bit_depth)
             yield pred, source

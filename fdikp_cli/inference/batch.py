@@ -42,6 +42,7 @@ from fdikp_cli.imageio.formats import PNG
 from fdikp_cli.inference.device import (
     RankInfo,
     fall_back_if_unusable,
+    precision_name,
     rank_from_environment,
     resolve_device,
     resolve_precision,
@@ -130,6 +131,8 @@ class FileResult:
 class BatchSummary:
     results: list[FileResult]
     rank: RankInfo = field(default_factory=RankInfo)
+    device: str | None = None  # where the model ran, e.g. "cpu", "cuda:0"
+    precision: str | None = None  # its autocast precision: "fp32", "bf16" or "fp16"
 
     def with_status(self, status: str) -> list[FileResult]:
         return [r for r in self.results if r.status == status]
@@ -460,7 +463,7 @@ def deblur_files(
                 result = FileResult(plan.source.path, plan.output, FAILED, reason)
         reporter.file_finished(result)
         results.append(result)
-    return BatchSummary(results, rank)
+    return BatchSummary(results, rank, str(engine.device), precision_name(engine.dtype))
 
 
 def prepare_engine(

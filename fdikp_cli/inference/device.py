@@ -1,12 +1,13 @@
 """Where and in which precision the model runs; tile sizes from free memory; out-of-memory.
 
     device = resolve_device("auto")                 # cuda (LOCAL_RANK under torchrun) > cpu
-    dtype = resolve_precision("auto", device)       # cpu: fp32; cuda: bf16 if supported, else fp16
+    dtype = resolve_precision("auto", device)       # cpu: bf16 if native, else fp32; cuda: bf16, else fp16
     tile = auto_tile_size(device, dtype, multiple=16)
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -16,14 +17,23 @@ import torch
 from fdikp_cli.errors import ConfigError
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISION_NAMES = {dtype: name for name, dtype in PRECISIONS.items()}
+# /proc/cpuinfo flags of x86 CPUs with bf16 arithmetic in hardware (dot products / tile
+# multiplies of bf16 pairs accumulated in fp32): AVX-512 BF16 (Cooper Lake, Sapphire Rapids,
+# AMD Zen 4+) and AMX-BF16 (Sapphire Rapids+).
+NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
-# On CPU, `--tile auto` is a fixed size: peak memory must stay bounded on any photo, and a
-# 1024 x 683 photo (the DPDD size) must still run whole. Host memory of the model is about
-# 2 GB per megapixel in fp32 (benchmarks/bench_deblur.py), so a 1024^2 tile peaks near 2 GB.
+# On CPU, `--tile auto` is a fixed size, the same in every precision: peak memory must stay
+# bounded on any photo, and a 1024 x 683 photo (the DPDD size) must still run whole. Host
+# memory of the model is about 2 GB per megapixel in fp32 (benchmarks/bench_deblur.py), so a
+# 1024^2 tile peaks near 2 GB; under bf16 autocast about 1.1 GB per megapixel (512 x 512, one
+# forward, peak RSS above the loaded model: fp32 1918 B/pixel, bf16 1048 B/pixel), so bf16
+# stays well inside the fp32 bound and the tile is not made larger for it.
 CPU_AUTO_TILE = 1024
 # Device bytes per pixel of one forward pass, to size tiles from free GPU memory. Measured on
-# CPU in fp32 (~2 KB/pixel); half precision halves activations but not the fp32 FFTs. Not yet
-# measured on a GPU: the out-of-memory retry (halving the tile) covers an estimate too high.
+# CPU: fp32 ~1.9 KB/pixel, bf16 autocast ~1.05 KB/pixel (activations halve, the FFTs stay
+# fp32); the half-precision entry keeps a margin above that. Not yet measured on a GPU: the
+# out-of-memory retry (halving the tile) covers an estimate too high.
 BYTES_PER_PIXEL = {torch.float32: 2400, torch.float16: 1600, torch.bfloat16: 1600}
 # Use this share of the free memory (the allocator fragments; other processes may grow).
 FREE_MEMORY_SHARE = 0.7
@@ -112,19 +122,74 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
     raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {spec!r}")
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """True when this CPU computes bfloat16 in hardware and PyTorch's oneDNN uses it.
+
+    `cpuinfo`: the text of /proc/cpuinfo, read from the system (once) when None; given, the
+    answer depends only on it and on the torch build. True needs both:
+    - one of NATIVE_BF16_CPU_FLAGS (avx512_bf16, amx_bf16) among the CPU's flags. Plain
+      AVX-512 only converts bf16 to fp32 and back, which makes bf16 convolutions slower than
+      fp32, so oneDNN's own "bf16 supported" (true from AVX-512 BW/VL/DQ on) is not enough;
+    - a torch build with oneDNN (mkldnn) whose bf16 kernels are available.
+    False elsewhere: no /proc/cpuinfo (macOS, Windows), ARM (bf16 there is not measured
+    here), older x86, builds without oneDNN. Then `--precision auto` stays float32.
+    """
+    if cpuinfo is None:
+        return _system_cpu_has_native_bf16()
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "flags":
+            flags.update(value.split())
+    if not flags & NATIVE_BF16_CPU_FLAGS:
+        return False
+    return _onednn_bf16_available()
+
+
+def _onednn_bf16_available() -> bool:
+    mkldnn = getattr(torch.backends, "mkldnn", None)
+    if mkldnn is None or not mkldnn.is_available():
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _system_cpu_has_native_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return False
+    return cpu_has_native_bf16(text)
+
+
 def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
-    """auto|fp32|fp16|bf16 -> a dtype for autocast. auto: fp32 on CPU and MPS (half precision
-    is slower there), bf16 on CUDA where supported, else fp16."""
+    """auto|fp32|fp16|bf16 -> a dtype for autocast (float32: no autocast, the exact fp32 path).
+
+    auto: on CPU bf16 where the CPU runs it natively (`cpu_has_native_bf16`), else fp32; fp32
+    on MPS (half precision is slower there); on CUDA bf16 where supported, else fp16. The
+    model keeps its FFTs in float32 under autocast, and outputs come back as float32.
+    """
     spec = spec.strip().lower()
     if spec == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return torch.bfloat16
         return torch.float32
     if spec not in PRECISIONS:
         raise ConfigError(f"--precision must be auto, fp32, fp16 or bf16, got {spec!r}")
     if spec == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("--precision bf16: this GPU does not support bfloat16 (use fp16)")
     return PRECISIONS[spec]
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    """torch.bfloat16 -> "bf16" (the --precision spelling)."""
+    return PRECISION_NAMES.get(dtype, str(dtype).removeprefix("torch."))
 
 
 def fall_back_if_unusable(
