@@ -109,7 +109,9 @@ def evaluate_command(
             mode = "whole images" if report.tiling["whole_image"] else f"tiles of {report.tiling['tile']} px"
             run = f", {report.model_run['device']}, {report.model_run['precision']}" if report.model_run else ""
             console.print(
-                escape(f"model: {report.weights['path'] if report.weights else '?'} ({mode}{run})"), highlight=False
+                escape(f"model: {report.weights['path'] if report.weights else '?'} ({mode}{run})"),
+                highlight=False,
+                soft_wrap=True,
             )
         if report.lpips_missing and not no_lpips:
             err_console.print(f"[yellow]LPIPS not computed:[/] {escape(report.lpips_missing)}", highlight=False)

@@ -31,6 +31,7 @@ PRESETS = ("paper-dpdd", "paper-lfdof")
 # Tables whose keys are checked by their own config class (FDIKPConfig, SynthConfig), not here.
 FREE_TABLES = ("model", "synth")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+SELECT_METRICS = ("psnr", "detail_psnr")
 
 
 @dataclass
@@ -101,6 +102,9 @@ class RunConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     init_weights: str | None = None  # start from this weights file
+    # Validation metric that picks best.safetensors: psnr, or detail_psnr (PSNR with the output's
+    # low-pass locked to the input's: counts restored detail, not tone changes).
+    select_on: str = "psnr"
 
 
 @dataclass
@@ -234,6 +238,8 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"{where}.lr must be positive")
         if any(not 0 < m < 1 for m in stage.milestones):
             raise ConfigError(f"{where}.milestones are fractions of the stage, strictly between 0 and 1")
+    if config.run.select_on not in SELECT_METRICS:
+        raise ConfigError(f"run.select_on must be one of {', '.join(SELECT_METRICS)}, got {config.run.select_on!r}")
     if config.run.amp not in AMP_MODES:
         raise ConfigError(f"run.amp must be one of {', '.join(AMP_MODES)}, got {config.run.amp!r}")
     for name in ("val_every", "checkpoint_every", "log_every"):

@@ -339,7 +339,7 @@ class Trainer:
         barrier(self.dist)
 
     def validate(self, plan: StagePlan) -> dict[str, float] | None:
-        """Rank 0 validates; a better PSNR than before writes best.safetensors."""
+        """Rank 0 validates; a better value of run.select_on than before writes best.safetensors."""
         if self.val_set is None:
             return None
         metrics = None
@@ -351,14 +351,16 @@ class Trainer:
             seconds = time.perf_counter() - started
             self.val_log.write({"step": self.step, "stage": plan.index + 1, "model": "train", "seconds": seconds,
                                 **metrics})
-            improved = metrics["psnr"] > self.best.get("psnr", -math.inf)
+            key = self.config.run.select_on
+            improved = metrics[key] > self.best.get(key, -math.inf)
             if improved:
                 self.best = {"step": float(self.step), **metrics}
                 save_weights(self.model, self.paths.best, provenance=self.provenance("best", metrics))
             self.reporter.message(
-                f"validation step {self.step}: PSNR {metrics['psnr']:.3f} dB SSIM {metrics['ssim']:.4f}"
+                f"validation step {self.step}: PSNR {metrics['psnr']:.3f} dB (input {metrics['input_psnr']:.3f})"
+                f" detail PSNR {metrics['detail_psnr']:.3f} SSIM {metrics['ssim']:.4f}"
                 + (f" LPIPS {metrics['lpips']:.4f}" if "lpips" in metrics else "")
-                + (" (best)" if improved else f" (best {self.best['psnr']:.3f} at step {int(self.best['step'])})")
+                + (" (best)" if improved else f" (best {key} {self.best[key]:.3f} at step {int(self.best['step'])})")
                 + f" [{seconds:.0f}s]"
             )
         barrier(self.dist)

@@ -1,4 +1,5 @@
-"""Validation during training: mean PSNR / SSIM (and LPIPS) of whole images or centre crops."""
+"""Validation during training: mean PSNR / SSIM / detail PSNR (and LPIPS) of whole images or
+centre crops, with the blurred inputs' PSNR beside them so that the log shows the gain."""
 
 from __future__ import annotations
 
@@ -11,19 +12,22 @@ from torch import nn
 @torch.no_grad()
 def evaluate_model(model: nn.Module, val_set: Any, device: torch.device, lpips: nn.Module | None = None
                    ) -> dict[str, float]:
-    """Mean PSNR / SSIM (and LPIPS when given) of the model's restorations of the validation set."""
+    """Mean PSNR / SSIM / detail PSNR (and LPIPS when given) of the model's restorations of the
+    validation set, and the blurred inputs' PSNR (`input_psnr`)."""
     from fdikp_cli.inference.restore import restore
-    from fdikp_cli.metrics import psnr, ssim
+    from fdikp_cli.metrics import detail_psnr, psnr, ssim
 
     was_training = model.training
     model.eval()
-    totals = {"psnr": 0.0, "ssim": 0.0, "lpips": 0.0}
+    totals = {"psnr": 0.0, "ssim": 0.0, "detail_psnr": 0.0, "input_psnr": 0.0, "lpips": 0.0}
     count = 0
     try:
         for _, blurred, sharp in val_set:
             restored = restore(model, blurred, device=device)  # (1, 3, H, W) float32 on CPU, clamped
             totals["psnr"] += float(psnr(restored.double(), sharp.double())[0])
             totals["ssim"] += float(ssim(restored.double(), sharp.double())[0])
+            totals["detail_psnr"] += float(detail_psnr(restored.double(), blurred.double(), sharp.double())[0])
+            totals["input_psnr"] += float(psnr(blurred.double(), sharp.double())[0])
             if lpips is not None:
                 totals["lpips"] += float(lpips(restored.to(device), sharp.to(device))[0])
             count += 1
