@@ -13,6 +13,7 @@ BENCHMARKS = [
     ["benchmarks.bench_deblur", "--part", "speed"],
     ["benchmarks.bench_deblur", "--part", "memory"],
     ["benchmarks.bench_deblur", "--part", "tiling"],
+    ["benchmarks.bench_deblur", "--part", "precision", "--threads", "1", "--repeats", "3"],
     ["benchmarks.bench_metrics"],
     ["benchmarks.bench_synth"],
     ["benchmarks.synth_realism"],

@@ -9,6 +9,7 @@ from fdikp_cli.errors import ConfigError
 from fdikp_cli.inference.device import (
     CPU_AUTO_TILE,
     auto_tile_size,
+    cpu_has_native_bf16,
     fall_back_if_unusable,
     is_out_of_memory,
     resolve_device,
@@ -34,7 +35,9 @@ def test_cuda_without_cuda_is_a_clear_error() -> None:
 
 def test_precision_choices() -> None:
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) is torch.float32
+    # auto on CPU: bf16 where the CPU has it natively, else fp32 (tests/test_precision.py).
+    assert resolve_precision("auto", cpu) is (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    assert resolve_precision("fp32", cpu) is torch.float32
     assert resolve_precision("fp16", cpu) is torch.float16 and resolve_precision("bf16", cpu) is torch.bfloat16
     with pytest.raises(ConfigError, match="--precision"):
         resolve_precision("fp8", cpu)
@@ -43,6 +46,8 @@ def test_precision_choices() -> None:
 def test_cpu_auto_tile_lets_a_dpdd_photo_run_whole() -> None:
     tile = auto_tile_size(torch.device("cpu"), torch.float32, multiple=16)
     assert tile == CPU_AUTO_TILE and tile % 16 == 0
+    # bf16 needs about half the host memory of fp32, but the tile is not made larger for it.
+    assert auto_tile_size(torch.device("cpu"), torch.bfloat16, multiple=16) == tile
     assert tile >= 1024  # 1024 x 683 runs in one pass on CPU
 
 

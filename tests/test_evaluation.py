@@ -252,6 +252,7 @@ def test_json_and_csv_shapes(tmp_path: Path) -> None:
 
 
 def test_evaluate_dataset_runs_the_model_and_saves_outputs(tmp_path: Path) -> None:
+    from fdikp_cli.inference.device import PRECISIONS, precision_name, resolve_precision
     from fdikp_cli.inference.restore import restore
     from fdikp_cli.model import FDIKP, FDIKPConfig
     from fdikp_cli.weights import load_model, save_weights
@@ -265,10 +266,13 @@ def test_evaluate_dataset_runs_the_model_and_saves_outputs(tmp_path: Path) -> No
     assert report.tiling == {"tile": None, "overlap": None, "whole_image": True}
     assert report.weights["path"] == str(weights) and report.weights["trained"]  # type: ignore[index]
     assert sorted(p.name for p in out.iterdir()) == ["p.png", "q.png"]
-    # Independent recomputation: run the model by hand and score with scikit-image.
+    # Independent recomputation: run the model by hand, in the precision the report names
+    # (auto: bf16 on CPUs with native bf16, else fp32), and score with scikit-image.
+    assert report.model_run == {"device": "cpu", "precision": precision_name(resolve_precision("auto", torch.device("cpu")))}
+    dtype = PRECISIONS[report.model_run["precision"]]
     model = load_model(weights, device="cpu").model
     source = torch.from_numpy(data["p"]["source"] / 255.0).permute(2, 0, 1)[None]
-    pred = restore(model, source.float()).double()[0].permute(1, 2, 0).numpy()
+    pred = restore(model, source.float(), dtype=dtype).double()[0].permute(1, 2, 0).numpy()
     target = data["p"]["target"] / 255.0
     result = report.images[0]
     assert result.name == "p"

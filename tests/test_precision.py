@@ -124,7 +124,22 @@ def test_fp32_is_bit_identical_to_the_plain_fp32_forward(model: FDIKP, monkeypat
     assert out.dtype is torch.float32 and torch.equal(out, _fp32_reference(model, x))
 
 
-def test_auto_bf16_output_stays_within_45_db_of_fp32(model: FDIKP, monkeypatch: pytest.MonkeyPatch) -> None:
+def _shipped_model() -> FDIKP:
+    from fdikp_cli.weights import default_weights_path, load_model
+
+    if not default_weights_path().is_file():
+        pytest.skip(f"no shipped weights at {default_weights_path()}")
+    return load_model(None, device="cpu").model.eval()
+
+
+@pytest.mark.parametrize("which", ["random", "shipped"])
+def test_auto_bf16_output_stays_within_45_db_of_fp32(
+    which: str, model: FDIKP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured ~67 dB (random weights) and ~68 dB (shipped weights); 45 dB is issue 11's bound.
+    The random model's kernel heads start near zero, so only the shipped weights exercise the
+    predicted kernels."""
+    model = model if which == "random" else _shipped_model()
     monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
     x = _as_tensor(_scene_uint8())
     dtype = resolve_precision("auto", CPU)

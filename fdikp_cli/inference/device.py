@@ -26,12 +26,12 @@ NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 # On CPU, `--tile auto` is a fixed size, the same in every precision: peak memory must stay
 # bounded on any photo, and a 1024 x 683 photo (the DPDD size) must still run whole. Host
 # memory of the model is about 2 GB per megapixel in fp32 (benchmarks/bench_deblur.py), so a
-# 1024^2 tile peaks near 2 GB; under bf16 autocast about 1.1 GB per megapixel (512 x 512, one
-# forward, peak RSS above the loaded model: fp32 1918 B/pixel, bf16 1048 B/pixel), so bf16
-# stays well inside the fp32 bound and the tile is not made larger for it.
+# 1024^2 tile peaks near 2 GB; under bf16 autocast about half that (one 512 x 512 forward, peak
+# RSS above the loaded model: fp32 ~2000 B/pixel, bf16 ~1000 B/pixel; bench_deblur --part
+# precision), so bf16 stays well inside the fp32 bound and the tile is not made larger for it.
 CPU_AUTO_TILE = 1024
 # Device bytes per pixel of one forward pass, to size tiles from free GPU memory. Measured on
-# CPU: fp32 ~1.9 KB/pixel, bf16 autocast ~1.05 KB/pixel (activations halve, the FFTs stay
+# CPU: fp32 ~2.0 KB/pixel, bf16 autocast ~1.0 KB/pixel (activations halve, the FFTs stay
 # fp32); the half-precision entry keeps a margin above that. Not yet measured on a GPU: the
 # out-of-memory retry (halving the tile) covers an estimate too high.
 BYTES_PER_PIXEL = {torch.float32: 2400, torch.float16: 1600, torch.bfloat16: 1600}
