@@ -1,0 +1,113 @@
+"""The shipped weights' learning curve: validation against step and training hours, as CSV and PNG.
+
+    .venv/bin/python -m benchmarks.learning_curve runs/alignC [runs/NEXT ...] --out weights/learning_curve
+
+Each run folder's `val_log.csv` (written by `fdikp train`) gives PSNR, detail PSNR (output
+low-pass locked to the input's, σ 8 px), the blurred input's PSNR and LPIPS at each validation;
+`train_log.csv` gives the wall time at each logged step. Runs are chained in the order given
+(each continuing from the previous one's weights): steps and hours accumulate. Writes
+OUT.csv and OUT.png (gain over the input in dB against hours of training on this project's
+2-core CPU machine; the step axis is in the CSV).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+COLUMNS = ["run", "model", "step", "total_step", "hours", "psnr", "input_psnr", "psnr_gain", "detail_psnr",
+           "detail_gain", "ssim", "lpips"]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _wall_at(train_rows: list[dict[str, str]], step: int) -> float:
+    """Wall seconds at `step` (the last logged step at or before it)."""
+    best = 0.0
+    for row in train_rows:
+        if int(row["step"]) <= step:
+            best = float(row["wall_s"])
+    return best
+
+
+def chain(runs: list[Path]) -> list[dict[str, object]]:
+    points: list[dict[str, object]] = []
+    step_offset, hour_offset = 0, 0.0
+    for run in runs:
+        train_rows = _rows(run / "train_log.csv")
+        last_step = 0
+        for row in _rows(run / "val_log.csv"):
+            if not row.get("detail_psnr"):
+                continue
+            step = int(row["step"])
+            last_step = max(last_step, step)
+            psnr, base, detail = float(row["psnr"]), float(row["input_psnr"]), float(row["detail_psnr"])
+            points.append({
+                "run": run.name, "model": row["model"], "step": step, "total_step": step_offset + step,
+                "hours": round(hour_offset + _wall_at(train_rows, step) / 3600.0, 3),
+                "psnr": psnr, "input_psnr": base, "psnr_gain": round(psnr - base, 4), "detail_psnr": detail,
+                "detail_gain": round(detail - base, 4), "ssim": row["ssim"], "lpips": row.get("lpips", ""),
+            })
+        step_offset += last_step
+        hour_offset += _wall_at(train_rows, last_step) / 3600.0
+    return points
+
+
+def plot(points: list[dict[str, object]], path: Path, width: int = 760, height: int = 380) -> None:
+    """Two lines (PSNR gain, detail gain, dB) against hours, drawn with Pillow (no plotting library)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    left, right, top, bottom = 60, width - 20, 30, height - 45
+    hours = [float(p["hours"]) for p in points]
+    values = [float(p[k]) for p in points for k in ("psnr_gain", "detail_gain")] + [0.0]
+    x_max = max(hours + [0.1])
+    y_min, y_max = min(values) - 0.05, max(values) + 0.05
+
+    def xy(h: float, v: float) -> tuple[float, float]:
+        return (left + (right - left) * h / x_max, bottom - (bottom - top) * (v - y_min) / (y_max - y_min))
+
+    draw.rectangle([left, top, right, bottom], outline="black")
+    draw.line([xy(0, 0), xy(x_max, 0)], fill=(150, 150, 150))
+    for k in range(6):
+        v = y_min + (y_max - y_min) * k / 5
+        draw.text((5, xy(0, v)[1] - 6), f"{v:+.2f}", fill="black")
+        h = x_max * k / 5
+        draw.text((xy(h, y_min)[0] - 10, bottom + 5), f"{h:.1f}", fill="black")
+    draw.text((left, bottom + 25), "hours of training (2 CPU cores); dB over the blurry input, val 512px crops",
+              fill="black")
+    for key, colour, label in (("psnr_gain", (30, 90, 200), "PSNR gain"), ("detail_gain", (200, 60, 30), "detail gain")):
+        line = [xy(float(p["hours"]), float(p[key])) for p in points if p["model"] == "train"]
+        if len(line) > 1:
+            draw.line(line, fill=colour, width=2)
+        for p in points:
+            x, y = xy(float(p["hours"]), float(p[key]))
+            r = 5 if p["model"] != "train" else 2
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+        draw.text((left + 10, top + (10 if key == "psnr_gain" else 24)), label, fill=colour)
+    image.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders, in training order")
+    parser.add_argument("--out", type=Path, default=Path("weights/learning_curve"), help="OUT.csv and OUT.png")
+    args = parser.parse_args()
+    points = chain(args.runs)
+    if not points:
+        raise SystemExit("no validation rows with detail PSNR in these runs")
+    with open(args.out.with_suffix(".csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(points)
+    plot(points, args.out.with_suffix(".png"))
+    print(f"{len(points)} points -> {args.out.with_suffix('.csv')}, {args.out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
