@@ -99,3 +99,14 @@ def test_synthetic_and_mixed_datasets_train(tmp_path: Path) -> None:
     saved = resolve(None, tmp_path / "syn" / "config.toml", {}, [])
     assert SynthConfig.from_dict(saved.synth) == SynthConfig(max_radius=5.0)
     assert read_weights(tmp_path / "syn" / "swa.safetensors").provenance["data"]["dataset"] == "synthetic"
+
+
+def test_amp_auto_uses_bf16_exactly_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fdikp_cli.inference.device as device_module
+    from fdikp_cli.training.trainer import amp_dtype
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda cpuinfo=None: False)
+    assert amp_dtype("auto", cpu) is None and amp_dtype("bf16", cpu) is torch.bfloat16
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda cpuinfo=None: True)
+    assert amp_dtype("auto", cpu) is torch.bfloat16 and amp_dtype("off", cpu) is None

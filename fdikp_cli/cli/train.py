@@ -64,7 +64,7 @@ def train_command(
     deterministic: Optional[bool] = typer.Option(
         None, "--deterministic/--no-deterministic", help="Deterministic algorithms only (slower on GPU)."
     ),
-    amp: Optional[str] = typer.Option(None, "--amp", help="Mixed precision: auto (bf16 on CUDA) | bf16 | fp16 | off."),
+    amp: Optional[str] = typer.Option(None, "--amp", help="Mixed precision: auto (bf16 on CUDA and on CPUs with native bf16) | bf16 | fp16 | off."),
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Train without the LPIPS loss term (weight 0)."),
     lpips_dir: Optional[Path] = typer.Option(None, "--lpips-dir", help="LPIPS weights folder (default $FDIKP_LPIPS_DIR)."),
     assignments: List[str] = typer.Option(

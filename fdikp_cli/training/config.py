@@ -94,7 +94,7 @@ class RunConfig:
     out: str = "runs/fdikp"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | fp16 | off
+    amp: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16, else off) | bf16 | fp16 | off
     deterministic: bool = False
     total_steps: int | None = None  # squeeze the whole schedule into this many steps
     max_steps: int | None = None  # stop (resumably) after this many steps; not saved in config.toml
