@@ -48,9 +48,10 @@ def test_cli_defaults_match_the_library() -> None:
     from fdikp_cli.imageio import DEFAULT_QUALITY
     from fdikp_cli.inference.batch import DEFAULT_SUFFIX
     from fdikp_cli.inference.restore import DEFAULT_OVERLAP
+    from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
 
-    cli_defaults = (deblur_cli._SUFFIX, deblur_cli._QUALITY, deblur_cli._OVERLAP)
-    assert cli_defaults == (DEFAULT_SUFFIX, DEFAULT_QUALITY, DEFAULT_OVERLAP)
+    cli_defaults = (deblur_cli._SUFFIX, deblur_cli._QUALITY, deblur_cli._OVERLAP, deblur_cli._TONE_LOCK)
+    assert cli_defaults == (DEFAULT_SUFFIX, DEFAULT_QUALITY, DEFAULT_OVERLAP, DEFAULT_TONE_LOCK_SIGMA)
 
 
 def test_default_model_on_a_small_photo(tmp_path: Path) -> None:

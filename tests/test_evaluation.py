@@ -268,11 +268,12 @@ def test_evaluate_dataset_runs_the_model_and_saves_outputs(tmp_path: Path) -> No
     assert sorted(p.name for p in out.iterdir()) == ["p.png", "q.png"]
     # Independent recomputation: run the model by hand, in the precision the report names
     # (auto: bf16 on CPUs with native bf16, else fp32), and score with scikit-image.
-    assert report.model_run == {"device": "cpu", "precision": precision_name(resolve_precision("auto", torch.device("cpu")))}
+    assert report.model_run == {"device": "cpu", "precision": precision_name(resolve_precision("auto", torch.device("cpu"))),
+                                "tone_lock": 32.0}
     dtype = PRECISIONS[report.model_run["precision"]]
     model = load_model(weights, device="cpu").model
     source = torch.from_numpy(data["p"]["source"] / 255.0).permute(2, 0, 1)[None]
-    pred = restore(model, source.float(), dtype=dtype).double()[0].permute(1, 2, 0).numpy()
+    pred = restore(model, source.float(), dtype=dtype, tone_lock=32.0).double()[0].permute(1, 2, 0).numpy()
     target = data["p"]["target"] / 255.0
     result = report.images[0]
     assert result.name == "p"

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from fdikp_cli.metrics import detail_psnr, gaussian_lowpass, psnr
+from fdikp_cli.lowpass import gaussian_lowpass
+from fdikp_cli.metrics import detail_psnr, psnr
 
 
 def scene(seed: int, size: int = 96) -> np.ndarray:

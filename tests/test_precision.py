@@ -161,7 +161,8 @@ def test_deblur_precision_fp32_writes_the_exact_fp32_output(
     pixels = _scene_uint8(seed=1)
     Image.fromarray(pixels).save(tmp_path / "photo.png")
     result = CliRunner().invoke(
-        app, ["deblur", str(tmp_path / "photo.png"), "--weights", str(weights_file), "--device", "cpu", "--precision", "fp32"]
+        app, ["deblur", str(tmp_path / "photo.png"), "--weights", str(weights_file), "--device", "cpu", "--precision", "fp32",
+              "--tone-lock", "0"]
     )
     assert result.exit_code == 0, result.output
     assert "1 done, 0 skipped, 0 failed (on cpu, fp32)" in result.output
@@ -194,12 +195,12 @@ def test_evaluate_precision_is_reported_and_bf16_metrics_stay_close(
     _pairs(tmp_path / "set")
     reports = {
         spec: evaluate_dataset(
-            "pairs", tmp_path / "set", weights_file, options=EvaluationOptions(use_lpips=False, device="cpu", precision=spec)
+            "pairs", tmp_path / "set", weights_file, options=EvaluationOptions(use_lpips=False, device="cpu", precision=spec, tone_lock=None)
         )
         for spec in ("fp32", "auto")
     }
-    assert reports["fp32"].model_run == {"device": "cpu", "precision": "fp32"}
-    assert reports["auto"].model_run == {"device": "cpu", "precision": "bf16"}
+    assert reports["fp32"].model_run == {"device": "cpu", "precision": "fp32", "tone_lock": None}
+    assert reports["auto"].model_run == {"device": "cpu", "precision": "bf16", "tone_lock": None}
     # fp32: the scores of the exact fp32 output (scored in float64 like every output).
     source = read_image(tmp_path / "set" / "source" / "a.png", 8).float()  # as evaluate reads it
     target = read_image(tmp_path / "set" / "target" / "a.png", 8)
@@ -217,7 +218,7 @@ def test_evaluate_cli_precision_option(tmp_path: Path, weights_file: Path) -> No
             "--no-lpips", "--device", "cpu"]  # fmt: skip
     result = CliRunner().invoke(app, [*args, "--precision", "fp32", "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text())["model_run"] == {"device": "cpu", "precision": "fp32"}
+    assert json.loads(out.read_text())["model_run"] == {"device": "cpu", "precision": "fp32", "tone_lock": 32.0}
     assert "cpu, fp32)" in result.output
     bad = CliRunner().invoke(app, [*args, "--precision", "fp8"])
     assert bad.exit_code == 1 and "--precision must be" in bad.output and "Traceback" not in bad.output

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from fdikp_cli.inference.batch import BatchSummary, FileResult
 
 # Defaults repeated here so the module needs no torch import; tests/test_deblur_cli.py checks
-# they equal the library's (DEFAULT_SUFFIX, DEFAULT_QUALITY, DEFAULT_OVERLAP).
-_SUFFIX, _QUALITY, _OVERLAP = "_deblurred", 95, 64
+# they equal the library's (DEFAULT_SUFFIX, DEFAULT_QUALITY, DEFAULT_OVERLAP, DEFAULT_TONE_LOCK_SIGMA).
+_SUFFIX, _QUALITY, _OVERLAP, _TONE_LOCK = "_deblurred", 95, 64, 32.0
 _FULL_TABLE_ROWS = 50  # longer batches list only what went wrong
 
 
@@ -126,6 +126,10 @@ def deblur_command(
         help="auto (CPU: bf16 where the CPU has native bf16, else fp32; CUDA: bf16, else fp16), fp32, fp16 or bf16.",
     ),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (default: the shipped weights)."),
+    tone_lock: float = typer.Option(
+        _TONE_LOCK, "--tone-lock", min=0.0,
+        help="Keep the input's tones and colour at scales above this many pixels (Gaussian sigma); 0: off.",
+    ),
     compare: bool = typer.Option(False, "--compare", help="Also write NAME{suffix}_compare.EXT: input | output."),
     save_maps: bool = typer.Option(
         False, "--save-maps", help="Also write NAME{suffix}_dilation.png: where the model saw the most blur."
@@ -145,6 +149,7 @@ def deblur_command(
             output=output, suffix=suffix, format=image_format, quality=quality, overwrite=overwrite,
             skip_existing=skip_existing, strip_metadata=strip_metadata, recursive=recursive,
             tile=parse_tile(tile), overlap=tile_overlap, compare=compare, save_maps=save_maps,
+            tone_lock=tone_lock or None,
         )  # fmt: skip
         rank = rank_from_environment()
         prefix = f"[rank {rank.rank}/{rank.world_size}] " if rank.world_size > 1 else ""

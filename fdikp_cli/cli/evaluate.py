@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 
+from fdikp_cli.cli.deblur import _TONE_LOCK
 from fdikp_cli.cli.errors import cli_errors, err_console
 
 
@@ -46,6 +47,11 @@ def evaluate_command(
         help="With --dataset: the model's precision. auto (CPU: bf16 where the CPU has native bf16, else fp32; "
         "CUDA: bf16, else fp16), fp32, fp16 or bf16. Metrics are always computed in float64 / float32.",
     ),
+    tone_lock: float = typer.Option(
+        _TONE_LOCK, "--tone-lock", min=0.0,
+        help="With --dataset: the outputs keep the input's tones above this Gaussian sigma (px), as deblur "
+        "writes them; 0: score the raw model output.",
+    ),
 ) -> None:
     """Score restored images (PSNR, SSIM, MAE, LPIPS) under a named protocol, with the blurry input's
     scores beside them when the inputs are known."""
@@ -75,6 +81,7 @@ def evaluate_command(
             device=device,
             precision=precision,
             labels=labels,
+            tone_lock=tone_lock or None,
         )
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -16,6 +16,7 @@ from fdikp_cli.errors import DatasetError, LpipsWeightsMissing
 from fdikp_cli.evaluation.pairing import DatasetName, EvalPair, PairBy, pair_folders, resolve_dataset
 from fdikp_cli.evaluation.protocol_io import Protocol, check_bit_depth, get_protocol, quantize, read_image, write_png
 from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores
+from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
 from fdikp_cli.inference.device import precision_name, resolve_device, resolve_precision
 from fdikp_cli.metrics import mae, psnr, ssim
 from fdikp_cli.metrics.lpips import LPIPS, load_lpips
@@ -34,6 +35,9 @@ class EvaluationOptions:
     device: str = "auto"  # auto|cpu|cuda|cuda:N|mps ("auto": CUDA when available)
     precision: str = "auto"  # the model's autocast precision (--dataset): auto|fp32|fp16|bf16, see resolve_precision
     labels: dict[str, Path] = field(default_factory=dict)  # group name -> text file of image names
+    # The model's outputs keep the input's tones above this Gaussian sigma (px), as `fdikp
+    # deblur` writes them (fdikp_cli.inference.tone_lock); None or 0: the raw model output.
+    tone_lock: float | None = DEFAULT_TONE_LOCK_SIGMA
 
 
 class Scorer:
@@ -204,7 +208,7 @@ def evaluate_dataset(
     device, scorer, report = _prepare(options)
     dtype = resolve_precision(options.precision, device)  # before loading: a bad spec fails fast
     loaded = load_model(weights, device=device, allow_random=allow_random)
-    report.model_run = {"device": str(device), "precision": precision_name(dtype)}
+    report.model_run = {"device": str(device), "precision": precision_name(dtype), "tone_lock": options.tone_lock or None}
     report.groups, report.warnings = assign_groups(resolved.pairs, options.labels)
     report.layout = resolved.layout
     side = tile_side(loaded.model, tile)  # what restore() really runs, as restore() clamps it
@@ -220,7 +224,8 @@ def evaluate_dataset(
         for pair in resolved.pairs:
             assert pair.source is not None
             source = read_image(pair.source, options.bit_depth)  # (1, 3, H, W) float64
-            pred = restore(loaded.model, source.float(), tile=tile, overlap=overlap, device=device, dtype=dtype)
+            pred = restore(loaded.model, source.float(), tile=tile, overlap=overlap, device=device, dtype=dtype,
+                           tone_lock=options.tone_lock)
             if out_dir is not None:
                 write_png(out_dir / f"{pair.name}.png", pred, options.bit_depth)
             yield pred, source

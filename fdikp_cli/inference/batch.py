@@ -47,6 +47,7 @@ from fdikp_cli.inference.device import (
     resolve_device,
     resolve_precision,
 )
+from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
 from fdikp_cli.inference.restore import DEFAULT_OVERLAP, TileSpec, has_dilation_maps, restore_detailed
 from fdikp_cli.inference.visualize import dilation_colour_map, side_by_side
 
@@ -75,12 +76,17 @@ class DeblurOptions:
     compare: bool = False  # also write NAME{suffix}_compare.EXT: input | output
     save_maps: bool = False  # also write NAME{suffix}_dilation.png: the PAC dilation map
     max_pixels: int = DEFAULT_MAX_PIXELS
+    # Sigma (px) of the tone lock: the output keeps the input's coarse tones and colour
+    # (fdikp_cli.inference.tone_lock); None or 0: the model's raw output.
+    tone_lock: float | None = DEFAULT_TONE_LOCK_SIGMA
 
     def __post_init__(self) -> None:
         if self.overwrite and self.skip_existing:
             raise ConfigError("--overwrite and --skip-existing exclude each other")
         if not 1 <= self.quality <= 100:
             raise ConfigError(f"--quality must be 1-100, got {self.quality}")
+        if self.tone_lock is not None and self.tone_lock < 0:
+            raise ConfigError(f"--tone-lock must be >= 0 (0: off), got {self.tone_lock}")
         if self.overlap < 0:
             raise ConfigError(f"--tile-overlap must be >= 0, got {self.overlap}")
         if "/" in self.suffix or "\\" in self.suffix:
@@ -391,6 +397,7 @@ def deblur_file(
     result = restore_detailed(
         engine.model, image, tile=options.tile, overlap=options.overlap, device=engine.device, dtype=engine.dtype,
         start_tile=engine.auto_tile, with_maps=with_maps, on_tile=reporter.tile_progress, on_retry=retried,
+        tone_lock=options.tone_lock,
     )  # fmt: skip
     if options.tile == "auto":
         engine.auto_tile = result.tile

@@ -23,6 +23,7 @@ import torch
 
 from fdikp_cli.errors import InferenceError
 from fdikp_cli.inference.device import MIN_TILE, auto_tile_size, is_out_of_memory, release_cached_memory, round_down
+from fdikp_cli.inference.tone_lock import lock_tone
 from fdikp_cli.inference.tiling import axis_starts, axis_weight_sum, axis_weights, pad_to_multiple
 
 TileSpec = Union[int, Literal["auto"], None]
@@ -157,6 +158,7 @@ def _restore_once(
     dtype: torch.dtype,
     with_maps: bool,
     on_tile: ProgressCallback | None,
+    tone_lock: float | None = None,
 ) -> RestoreResult:
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f"restore expects (B, 3, H, W), got {tuple(image.shape)}")
@@ -165,6 +167,8 @@ def _restore_once(
     forward = _make_forward(model, with_dilation, device, dtype)
     out, tiles = _run(forward, image, 4 if with_dilation else 3, tile, overlap, size_multiple(model), device, on_tile)
     restored = out[:, :3].clamp_(0.0, 1.0)
+    if tone_lock:
+        restored = lock_tone(restored, _to_unit_float(image), tone_lock)
     dilation = out[:, 3:] if with_dilation else None
     h, w = image.shape[-2:]
     used = tile if tile and (tile < h or tile < w) else None
@@ -182,6 +186,7 @@ def restore_auto(
     with_maps: bool = False,
     on_tile: ProgressCallback | None = None,
     on_retry: Callable[[int, int], None] | None = None,
+    tone_lock: float | None = None,
 ) -> RestoreResult:
     """Restore with the tile picked from free memory (or `start_tile`), halving it and
     starting the image again after each out-of-memory error, down to MIN_TILE.
@@ -195,7 +200,7 @@ def restore_auto(
     h, w = image.shape[-2:]
     while True:
         try:
-            result = _restore_once(model, image, tile, overlap, device, dtype, with_maps, on_tile)
+            result = _restore_once(model, image, tile, overlap, device, dtype, with_maps, on_tile, tone_lock)
             result.tile = result.tile or tile  # remember the auto size even when the image fitted whole
             return result
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, below
@@ -224,18 +229,19 @@ def restore_detailed(
     with_maps: bool = False,
     on_tile: ProgressCallback | None = None,
     on_retry: Callable[[int, int], None] | None = None,
+    tone_lock: float | None = None,
 ) -> RestoreResult:
     """restore() with everything: the PAC dilation map too (with_maps, blended over tiles like
     the image), progress per tile, and for tile="auto" the remembered start_tile and retries."""
     if tile == "auto":
         return restore_auto(
             model, image, overlap=overlap, device=device, dtype=dtype, start_tile=start_tile,
-            with_maps=with_maps, on_tile=on_tile, on_retry=on_retry,
+            with_maps=with_maps, on_tile=on_tile, on_retry=on_retry, tone_lock=tone_lock,
         )  # fmt: skip
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 0):
         raise ValueError(f"tile must be None, 0, a positive int or 'auto', got {tile!r}")
     device = torch.device(device) if device is not None else _model_device(model)
-    return _restore_once(model, image, tile or None, overlap, device, dtype, with_maps, on_tile)
+    return _restore_once(model, image, tile or None, overlap, device, dtype, with_maps, on_tile, tone_lock)
 
 
 def restore(
@@ -246,6 +252,7 @@ def restore(
     overlap: int = DEFAULT_OVERLAP,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
+    tone_lock: float | None = None,
 ) -> torch.Tensor:
     """Deblur `image` (B, 3, H, W) in [0, 1] (or uint8/uint16) on the host; returns
     (B, 3, H, W) float32 in [0, 1] on the host.
@@ -254,5 +261,8 @@ def restore(
     size multiple) overlapping by `overlap`, blended with feathered weights. tile="auto": the
     size from free memory (fixed on CPU), halved on out-of-memory (see restore_auto).
     dtype: autocast precision (float32: none). `model` must already be on `device`.
+    tone_lock: sigma (px) of the tone lock (fdikp_cli.inference.tone_lock; the CLI's default is
+    DEFAULT_TONE_LOCK_SIGMA); None or 0: the model's raw output.
     """
-    return restore_detailed(model, image, tile=tile, overlap=overlap, device=device, dtype=dtype).image
+    return restore_detailed(model, image, tile=tile, overlap=overlap, device=device, dtype=dtype,
+                            tone_lock=tone_lock).image

@@ -11,29 +11,11 @@ same at several sigmas).
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
+from fdikp_cli.lowpass import gaussian_lowpass
 from fdikp_cli.metrics._checks import check_pair
 from fdikp_cli.metrics.psnr import psnr
-
-
-def gaussian_lowpass(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur (radius 3 sigma) with reflected borders, in the input's dtype.
-
-    Shape: (B, C, H, W) -> (B, C, H, W). The radius is cut to fit images smaller than 6 sigma.
-    """
-    b, c, h, w = image.shape
-    radius = max(1, min(int(math.ceil(3.0 * sigma)), h - 1, w - 1))
-    taps = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    flat = image.reshape(b * c, 1, h, w)
-    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
-    return flat.reshape(b, c, h, w)
 
 
 def detail_psnr(restored: torch.Tensor, blurred: torch.Tensor, target: torch.Tensor, sigma: float = 8.0,
