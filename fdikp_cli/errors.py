@@ -17,12 +17,17 @@ class ImageWriteError(FdikpError):
     """An output image cannot be written."""
 
 
+class OutputExistsError(FdikpError):
+    """An output file exists and replacing it was not asked for (--overwrite)."""
+
+
 class DatasetError(FdikpError):
     """A dataset folder is missing, empty, or its pairs do not match."""
 
 
 class ConfigError(FdikpError):
-    """A configuration value or file is invalid."""
+    """A configuration value or file is invalid: a usage error (the CLI exits 2, as for the
+    values its option parser rejects)."""
 
 
 class LpipsWeightsMissing(FdikpError):

@@ -119,7 +119,7 @@ def test_output_file_for_one_input_and_error_for_several(tmp_path: Path, tiny_we
     assert single.exit_code == 0 and Image.open(tmp_path / "sharp.tif").size == (64, 48)
     both = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
     several = _run(*both, "-o", str(tmp_path / "x.tif"), "--weights", str(tiny_weights))
-    assert several.exit_code == 1 and "give a folder" in several.output
+    assert several.exit_code == 2 and "give a folder" in several.output  # a usage error
 
 
 def test_quiet_prints_nothing_on_success(tmp_path: Path, tiny_weights: Path) -> None:
@@ -137,12 +137,49 @@ def test_quiet_prints_nothing_on_success(tmp_path: Path, tiny_weights: Path) -> 
         (["--precision", "fp8"], "--precision"),
         (["--format", "gif"], "unknown image format"),
         (["--overwrite", "--skip-existing"], "exclude each other"),
+        (["--tile-overlap", "-1"], "--tile-overlap"),  # rejected by Click's parser: the same code
+        (["--quality", "0"], "--quality"),
     ],
 )
-def test_bad_options_are_one_line_errors(tmp_path: Path, tiny_weights: Path, args: list[str], message: str) -> None:
+def test_bad_options_are_one_line_usage_errors(tmp_path: Path, tiny_weights: Path, args: list[str], message: str) -> None:
     _photo(tmp_path / "o.png")
     result = _run(str(tmp_path / "o.png"), "--weights", str(tiny_weights), *args)
-    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o_deblurred.png").exists()
+
+
+def test_adjusted_tile_tiny_image_and_unsupported_file_are_said_once(tmp_path: Path, tiny_weights: Path) -> None:
+    Image.new("RGB", (1, 1), (9, 9, 9)).save(tmp_path / "one.png")
+    frames = [Image.new("RGB", (8, 6), (i * 80, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    result = _run(str(tmp_path / "one.png"), str(tmp_path / "anim.gif"), "--weights", str(tiny_weights), "--tile", "7")
+    assert result.exit_code == 1, result.output  # the GIF failed
+    multiple = TINY.size_multiple
+    assert f"--tile 7 is below the model's smallest tile: using {2 * multiple} px tiles" in result.output
+    assert "1x1 px is too small for the model" in result.output
+    assert Image.open(tmp_path / "one_deblurred.png").size == (1, 1)
+    failed_line = next(line for line in result.output.splitlines() if line.startswith("failed"))
+    assert failed_line.count("anim.gif") == 1 and "unknown image extension" in failed_line
+
+
+def test_ctrl_c_says_how_to_continue(tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fdikp_cli.inference import batch
+
+    for name in ("a", "b", "c"):
+        _photo(tmp_path / f"{name}.png", 16, 16)
+    real = batch.deblur_file
+
+    def interrupted_at_b(engine, plan, options, reporter=None):  # noqa: ANN001, ANN202
+        if plan.source.path.name == "b.png":
+            raise KeyboardInterrupt
+        return real(engine, plan, options, reporter)
+
+    monkeypatch.setattr(batch, "deblur_file", interrupted_at_b)
+    result = _run(str(tmp_path), "--weights", str(tiny_weights), "--overwrite")
+    assert result.exit_code == 130
+    assert "1 of 3 files finished" in result.output
+    assert "run the same command with --skip-existing instead of --overwrite" in result.output
+    assert (tmp_path / "a_deblurred.png").is_file() and not (tmp_path / "b_deblurred.png").exists()
 
 
 def test_missing_weights_file_is_an_error(tmp_path: Path) -> None:

@@ -7,15 +7,18 @@ import torch
 
 from fdikp_cli.errors import ConfigError
 from fdikp_cli.inference.device import (
-    CPU_AUTO_TILE,
+    BYTES_PER_PIXEL,
+    CPU_RAM_SHARE,
     auto_tile_size,
     cpu_has_native_bf16,
     fall_back_if_unusable,
     is_out_of_memory,
     resolve_device,
     resolve_precision,
+    tile_for_memory,
 )
-from fdikp_cli.inference.restore import restore
+from fdikp_cli.inference.host_memory import available_ram_bytes, parse_meminfo_available
+from fdikp_cli.inference.restore import restore, tile_side
 from fdikp_cli.model import FDIKP, FDIKPConfig
 
 
@@ -43,12 +46,33 @@ def test_precision_choices() -> None:
         resolve_precision("fp8", cpu)
 
 
-def test_cpu_auto_tile_lets_a_dpdd_photo_run_whole() -> None:
-    tile = auto_tile_size(torch.device("cpu"), torch.float32, multiple=16)
-    assert tile == CPU_AUTO_TILE and tile % 16 == 0
-    # bf16 needs about half the host memory of fp32, but the tile is not made larger for it.
-    assert auto_tile_size(torch.device("cpu"), torch.bfloat16, multiple=16) == tile
-    assert tile >= 1024  # 1024 x 683 runs in one pass on CPU
+def test_cpu_auto_tile_runs_a_photo_whole_when_the_ram_holds_it() -> None:
+    """Issue 14: a 1200x800 photo ran as two fixed 1024 px tiles (20.7 s) where whole it took
+    13.2 s; now the tile comes from the available RAM and the measured bytes per pixel."""
+    gib = 1 << 30
+    # 8 GiB available, half of it usable: 1.79 MP at fp32's 2400 B/px holds 1200x800 whole.
+    whole = tile_for_memory(8 * gib, torch.float32, 32, image_size=(800, 1200), share=CPU_RAM_SHARE)
+    assert whole >= 1200 and whole % 32 == 0
+    # 2 GiB: 0.45 MP does not hold it; the largest square that fits, rounded down to 32.
+    tiled = tile_for_memory(2 * gib, torch.float32, 32, image_size=(800, 1200), share=CPU_RAM_SHARE)
+    assert tiled == (int((gib / BYTES_PER_PIXEL[torch.float32]) ** 0.5) // 32) * 32 and tiled < 800
+    # bf16 needs less memory per pixel: a larger tile from the same RAM.
+    assert tile_for_memory(2 * gib, torch.bfloat16, 32, image_size=(800, 1200), share=CPU_RAM_SHARE) > tiled
+    # The tile restore() really uses (rounded down to the size multiple) still covers the image.
+    model = FDIKP(FDIKPConfig(widths=(8, 16, 32), level_blocks=(1, 1, 1), bottleneck_res_blocks=1,
+                              predictor_channels=8))
+    assert tile_side(model, whole) >= 1200
+
+
+def test_available_ram_is_read_from_meminfo() -> None:
+    text = "MemTotal:       24683584 kB\nMemFree:        21033172 kB\nMemAvailable:   22202604 kB\n"
+    assert parse_meminfo_available(text) == 22202604 * 1024
+    assert parse_meminfo_available("MemTotal: 1 kB\n") is None  # old kernels: no estimate
+    ram = available_ram_bytes()
+    assert ram is None or ram > 0
+    if ram is not None:  # this machine says: the CPU tile follows its RAM, not a fixed size
+        expected = tile_for_memory(ram, torch.float32, 16, image_size=(683, 1024), share=CPU_RAM_SHARE)
+        assert auto_tile_size(torch.device("cpu"), torch.float32, 16, image_size=(683, 1024)) == expected
 
 
 def test_only_out_of_memory_counts_as_out_of_memory() -> None:

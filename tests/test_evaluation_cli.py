@@ -68,7 +68,7 @@ def test_cli_usage_errors_are_one_line_messages(tmp_path: Path, args: list[str],
     _pairs(tmp_path)
     args = [str(tmp_path / "pred") if a == "PRED" else str(tmp_path / "target") if a == "TARGET" else a for a in args]
     result = CliRunner().invoke(app, ["evaluate", *args])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error
     assert message in result.output and "Traceback" not in result.output
 
 

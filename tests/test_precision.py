@@ -221,4 +221,4 @@ def test_evaluate_cli_precision_option(tmp_path: Path, weights_file: Path) -> No
     assert json.loads(out.read_text())["model_run"] == {"device": "cpu", "precision": "fp32", "tone_lock": 32.0}
     assert "cpu, fp32)" in result.output
     bad = CliRunner().invoke(app, [*args, "--precision", "fp8"])
-    assert bad.exit_code == 1 and "--precision must be" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "--precision must be" in bad.output and "Traceback" not in bad.output

@@ -135,9 +135,9 @@ def test_existing_run_needs_resume_and_bad_options_are_one_line_errors(pairs_roo
     base = ["train", "--dataset", "pairs", "--data-root", str(pairs_root), "--out", str(run), "--no-lpips",
             "--model-config", TINY_MODEL, "--crop", "32"]
     result = runner.invoke(app, base)
-    assert result.exit_code == 1 and "--resume auto" in result.output
+    assert result.exit_code == 2 and "--resume auto" in result.output
     result = runner.invoke(app, ["train", "--dataset", "pairs", "--data-root", str(pairs_root), "--out",
                                  str(tmp_path / "new"), "--set", "loss.nope=1"])
-    assert result.exit_code == 1 and "loss.nope" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "loss.nope" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["export", str(tmp_path / "missing"), "-o", str(tmp_path / "x.safetensors")])
     assert result.exit_code == 1 and "not found" in result.output

@@ -1,7 +1,8 @@
 """The `fdikp` Typer application: registers one command per module.
 
 Command modules import torch lazily (inside the command function), so `fdikp --help`
-and `fdikp --version` stay instant.
+and `fdikp --version` stay instant. Help is Click's plain layout (cli/help_format.py): it
+reads at 80 columns in a terminal, a CI log or a pipe alike.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import typer
 
 from fdikp_cli import __version__
 from fdikp_cli.cli import deblur, evaluate, export, info, synth, train
+from fdikp_cli.cli.help_format import Command, Group
 
 app = typer.Typer(
     name="fdikp",
     help="Make defocused photographs sharp (FDIKP: Frequency-Driven Inverse Kernel Prediction).",
     no_args_is_help=True,
+    cls=Group,
+    rich_markup_mode=None,  # plain help: see cli/help_format.py
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
@@ -37,12 +41,12 @@ def _root(
     """fdikp: single-image defocus deblurring."""
 
 
-app.command("deblur")(deblur.deblur_command)
-app.command("evaluate")(evaluate.evaluate_command)
-app.command("train")(train.train_command)
-app.command("export")(export.export_command)
-app.command("synth")(synth.synth_command)
-app.command("info")(info.info_command)
+app.command("deblur", cls=Command)(deblur.deblur_command)
+app.command("evaluate", cls=Command)(evaluate.evaluate_command)
+app.command("train", cls=Command)(train.train_command)
+app.command("export", cls=Command)(export.export_command)
+app.command("synth", cls=Command)(synth.synth_command)
+app.command("info", cls=Command)(info.info_command)
 
 
 def main() -> None:

@@ -24,22 +24,28 @@ _FULL_TABLE_ROWS = 50  # longer batches list only what went wrong
 
 
 class _ConsoleReporter:
-    """Per-image progress bar with the tile count; one line per file; messages (stderr)."""
+    """Progress bars with the time remaining, for the batch (files) and the current image
+    (tiles); one line per file; messages (stderr). Counts what finished, for Ctrl-C's hint."""
 
     def __init__(self, console: Console, quiet: bool, prefix: str) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.console, self.quiet, self.prefix = console, quiet, escape(prefix)
+        self.position = (0, 0)  # (files finished, files to run) of the batch's work
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.fields[tiles]}"),
+            TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=console,
             transient=True,
             disable=quiet,
+            speed_estimate_period=3600.0,  # photos take minutes each on a CPU: keep every sample
         )
-        self.task = self.progress.add_task("", total=None, visible=False, tiles="")
+        self.batch = self.progress.add_task(self.prefix + "batch", total=None, visible=False, detail="")
+        self.task = self.progress.add_task("", total=None, visible=False, detail="")
 
     def __enter__(self) -> "_ConsoleReporter":
         self.progress.__enter__()
@@ -55,11 +61,15 @@ class _ConsoleReporter:
         self._line(f"{self.prefix}[yellow]{escape(text)}[/]")
 
     def file_started(self, index: int, total: int, source: Path) -> None:
+        self.position = (index, total)
+        if total > 1:
+            self.progress.update(self.batch, total=total, completed=index, visible=True, detail=f"{index}/{total} files")
         description = self.prefix + escape(f"[{index + 1}/{total}] {source.name}")  # prefix: escaped once
-        self.progress.reset(self.task, description=description, total=None, completed=0, visible=True, tiles="reading")
+        self.progress.reset(self.task, description=description, total=None, completed=0, visible=True,
+                            detail="reading")
 
     def tile_progress(self, done: int, total: int) -> None:
-        self.progress.update(self.task, completed=done, total=total, tiles=f"tile {done}/{total}")
+        self.progress.update(self.task, completed=done, total=total, detail=f"tile {done}/{total}")
 
     def file_finished(self, result: "FileResult") -> None:
         self.progress.update(self.task, visible=False)
@@ -80,8 +90,10 @@ def _print_summary(summary: "BatchSummary", prefix: str) -> None:
     if len(rows) > _FULL_TABLE_ROWS:
         rows = [r for r in rows if r.status != "done"]
     table = Table(title=escape(f"{prefix}fdikp deblur"), title_justify="left")
-    for column in ("input", "result", "output / reason"):
-        table.add_column(column)
+    # Paths fold onto further lines rather than losing their ends (the file names) to "…".
+    table.add_column("input", overflow="fold")
+    table.add_column("result")
+    table.add_column("output / reason", overflow="fold")
     for column in ("MP", "tiles", "s"):
         table.add_column(column, justify="right")
     style = {"done": "green", "skipped": "yellow", "failed": "red"}
@@ -99,35 +111,56 @@ def _print_summary(summary: "BatchSummary", prefix: str) -> None:
     console.print(escape(counts), highlight=False, soft_wrap=True)
 
 
+def _continue_hint(reporter: "_ConsoleReporter", overwrite: bool) -> str:
+    finished, total = reporter.position
+    done = f"{finished} of {total} files finished; " if total else ""
+    instead = " instead of --overwrite" if overwrite else ""
+    return f"{done}to continue, run the same command with --skip-existing{instead}"
+
+
 def deblur_command(
     inputs: List[str] = typer.Argument(
-        ..., help="Image files, folders or glob patterns (quote globs: '**/*.jpg').", show_default=False
+        ..., metavar="INPUT...", help="Image files, folders or glob patterns (quote globs: '**/*.jpg').",
+        show_default=False,
     ),
     output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="Output file (one input) or folder (subfolders kept). Default: beside each input."
+        None, "-o", "--output", metavar="PATH",
+        help="Output file (one input) or folder (subfolders kept). Default: beside each input.",
     ),
-    suffix: str = typer.Option(_SUFFIX, "--suffix", help="Added to each output name: NAME{suffix}.EXT."),
+    suffix: str = typer.Option(_SUFFIX, "--suffix", metavar="TEXT", help="Added to each output name: NAME{suffix}.EXT."),
     image_format: Optional[str] = typer.Option(
-        None, "--format", help="Output format: jpg, png, tif, webp or bmp. Default: the input's."
+        None, "--format", metavar="FORMAT", help="Output format: jpg, png, tif, webp or bmp. Default: the input's."
     ),
-    quality: int = typer.Option(_QUALITY, "--quality", min=1, max=100, help="JPEG/WebP quality (WebP 100: lossless)."),
+    quality: int = typer.Option(
+        _QUALITY, "--quality", min=1, max=100, metavar="1-100", help="JPEG/WebP quality (WebP 100: lossless)."
+    ),
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Also take images in subfolders of folder inputs."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (inputs are never replaced)."),
-    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip inputs whose output exists (resume)."),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="Skip inputs whose output exists (to continue an interrupted batch)."
+    ),
     strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Write no ICC profile and no EXIF."),
     tile: str = typer.Option(
-        "auto", "--tile", help="Tile side in pixels; 0: whole image; auto: 1024 on CPU, from free GPU memory on CUDA."
+        "auto", "--tile", metavar="auto|0|N",
+        help="Tile side in pixels (rounded down to the model's size multiple, 32 px, and at least two of them; "
+        "a note says when); 0: whole image; auto: the whole image when it fits in free memory (RAM on CPU, "
+        "GPU memory on CUDA), else the largest tile that does.",
     ),
-    tile_overlap: int = typer.Option(_OVERLAP, "--tile-overlap", min=0, help="Pixels shared by neighbouring tiles."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    tile_overlap: int = typer.Option(
+        _OVERLAP, "--tile-overlap", min=0, metavar="PX", help="Pixels shared by neighbouring tiles."
+    ),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option(
         "auto",
         "--precision",
+        metavar="PRECISION",
         help="auto (CPU: bf16 where the CPU has native bf16, else fp32; CUDA: bf16, else fp16), fp32, fp16 or bf16.",
     ),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (default: the shipped weights)."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", metavar="FILE", help="Weights file (default: the shipped weights)."
+    ),
     tone_lock: float = typer.Option(
-        _TONE_LOCK, "--tone-lock", min=0.0,
+        _TONE_LOCK, "--tone-lock", min=0.0, metavar="SIGMA",
         help="Keep the input's tones and colour at scales above this many pixels (Gaussian sigma); 0: off.",
     ),
     compare: bool = typer.Option(False, "--compare", help="Also write NAME{suffix}_compare.EXT: input | output."),
@@ -138,10 +171,16 @@ def deblur_command(
 ) -> None:
     """Deblur photographs: NAME_deblurred.EXT is written beside each input.
 
-    Bit depth, alpha, orientation, ICC profile and EXIF are kept.
-    Large photos run in blended tiles. Exit status 1 if any file failed.
+    Bit depth, alpha, orientation, ICC profile and EXIF are kept. Large photos run in blended
+    tiles. Every output is checked (folder writable, name free) before the first image runs.
+    Exit status 1 if any file failed, 2 for a usage error.
     """
-    with cli_errors():
+    reporter: _ConsoleReporter | None = None
+
+    def hint() -> str | None:
+        return _continue_hint(reporter, overwrite) if reporter is not None else None
+
+    with cli_errors(on_interrupt=hint):
         from fdikp_cli.inference.batch import DeblurOptions, parse_tile, run_deblur
         from fdikp_cli.inference.device import rank_from_environment, wait_for_all_ranks
 
@@ -153,7 +192,8 @@ def deblur_command(
         )  # fmt: skip
         rank = rank_from_environment()
         prefix = f"[rank {rank.rank}/{rank.world_size}] " if rank.world_size > 1 else ""
-        with _ConsoleReporter(err_console, quiet, prefix) as reporter:
+        reporter = _ConsoleReporter(err_console, quiet, prefix)
+        with reporter:
             summary = run_deblur(
                 inputs, options, weights=weights, device=device, precision=precision, reporter=reporter
             )

@@ -7,8 +7,11 @@ Inputs are files, folders (images inside; with `recursive`, in subfolders too) a
 patterns (`**` allowed). Outputs go beside the inputs as NAME{suffix}.EXT, or into a file
 (one input) or folder given as `output` (subfolders of a folder input mirrored there). An
 input is never overwritten; an existing output only with `overwrite`; `skip_existing`
-resumes a batch. One file failing (unreadable, corrupt, out of memory...) is reported and
-the batch goes on. Under `torchrun`, each process takes every WORLD_SIZE-th file.
+resumes a batch. Every planned output is checked before the first image runs (folder
+writable, name free or `overwrite` / `skip_existing`), and all such problems are reported at
+once; with nothing left to do the model is not even loaded. One file failing (unreadable,
+corrupt, out of memory...) is reported and the batch goes on. Under `torchrun`, each process
+takes every WORLD_SIZE-th file.
 
 Grayscale photos are replicated to RGB for the model and the result is turned back into one
 channel with the mean of R, G and B (the three outputs differ only by the model's noise, and
@@ -47,8 +50,16 @@ from fdikp_cli.inference.device import (
     resolve_device,
     resolve_precision,
 )
+from fdikp_cli.inference.output_check import unwritable_folders
+from fdikp_cli.inference.restore import (
+    DEFAULT_OVERLAP,
+    TileSpec,
+    has_dilation_maps,
+    restore_detailed,
+    size_multiple,
+    tile_side,
+)
 from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
-from fdikp_cli.inference.restore import DEFAULT_OVERLAP, TileSpec, has_dilation_maps, restore_detailed
 from fdikp_cli.inference.visualize import dilation_colour_map, side_by_side
 
 DEFAULT_SUFFIX = "_deblurred"
@@ -189,6 +200,16 @@ class SilentReporter:
 # ---------------------------------------------------------------- inputs and outputs
 
 
+def _reason(exc: BaseException, source: Path) -> str:
+    """The first line of the error, without the file name the result line already shows."""
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    for prefix in (f"{source}: ", f"{source.name}: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
 def _is_our_output(path: Path, suffix: str) -> bool:
     stem = path.stem
     return bool(suffix) and any(stem.endswith(suffix + tag) for tag in ("", COMPARE_TAG, MAPS_TAG))
@@ -290,7 +311,8 @@ def plan_outputs(inputs: Sequence[InputFile], options: DeblurOptions) -> list[Pl
     the output would overwrite an input or another input's output.
 
     Depends only on the names, not on which outputs exist yet, so every torchrun process
-    plans the same list while others are writing (`check_existing` decides that, per file).
+    plans the same list while others are writing (`check_outputs` then checks each process'
+    own share).
     Raises ConfigError when `output` names a file but several inputs were given.
     """
     output = options.output
@@ -320,7 +342,7 @@ def plan_outputs(inputs: Sequence[InputFile], options: DeblurOptions) -> list[Pl
                     relative = source.parent.relative_to(item.base) if item.base is not None else Path()
                     target = output / relative / name
         except (ConfigError, ValueError) as exc:
-            entries.append(FileResult(source, None, FAILED, str(exc)))
+            entries.append(FileResult(source, None, FAILED, _reason(exc, source)))
             continue
         compare = target.with_name(f"{target.stem}{COMPARE_TAG}{target.suffix}") if options.compare else None
         maps = target.with_name(f"{target.stem}{MAPS_TAG}.png") if options.save_maps else None
@@ -339,9 +361,13 @@ def plan_outputs(inputs: Sequence[InputFile], options: DeblurOptions) -> list[Pl
     return entries
 
 
+def _outputs_of(plan: PlannedFile) -> list[Path]:
+    return [p for p in (plan.output, plan.compare_output, plan.maps_output) if p is not None]
+
+
 def check_existing(plan: PlannedFile, options: DeblurOptions) -> FileResult | None:
     """Skipped (skip_existing) or failed (no overwrite) when an output exists; else None."""
-    outputs = [p for p in (plan.output, plan.compare_output, plan.maps_output) if p is not None]
+    outputs = _outputs_of(plan)
     existing = [p for p in outputs if p.exists()]
     if not existing or options.overwrite:
         return None
@@ -349,6 +375,22 @@ def check_existing(plan: PlannedFile, options: DeblurOptions) -> FileResult | No
     if options.skip_existing and plan.output.exists():
         return FileResult(source, plan.output, SKIPPED, "output exists")
     return FileResult(source, plan.output, FAILED, f"{existing[0]} exists (use --overwrite or --skip-existing)")
+
+
+def check_outputs(plans: Sequence[PlannedFile], options: DeblurOptions) -> list[PlannedFile | FileResult]:
+    """Every plan whose outputs can be written, in order; a skipped or failed FileResult for
+    the others: an output that exists (see check_existing), or a folder that cannot be
+    written (read-only, not a folder...). Run before the first image, so that a batch never
+    spends minutes of inference on files it cannot save."""
+    checked: list[PlannedFile | FileResult] = [check_existing(plan, options) or plan for plan in plans]
+    folders = [p.parent for entry in checked if isinstance(entry, PlannedFile) for p in _outputs_of(entry)]
+    problems = unwritable_folders(folders)
+    for i, entry in enumerate(checked):
+        if isinstance(entry, PlannedFile):
+            reason = next((problems[p.parent] for p in _outputs_of(entry) if p.parent in problems), None)
+            if reason is not None:
+                checked[i] = FileResult(entry.source.path, entry.output, FAILED, reason)
+    return checked
 
 
 # ---------------------------------------------------------------- the work
@@ -364,7 +406,8 @@ def _to_integer_pixels(image: torch.Tensor, dtype: np.dtype) -> np.ndarray:
 
 @dataclass
 class Engine:
-    """The model and where it runs; remembers the tile that fitted (for tile="auto")."""
+    """The model and where it runs; for tile="auto", the tile an out-of-memory retry settled
+    on (None until one happens: each image is sized from the free memory)."""
 
     model: Callable
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -390,8 +433,13 @@ def deblur_file(
     with_maps = options.save_maps and has_dilation_maps(engine.model)
     if options.save_maps and not with_maps:
         notes.append("no dilation map: the model has no PAC")
+    smallest = size_multiple(engine.model)
+    if min(height, width) < smallest:
+        notes.append(f"{width}x{height} px is too small for the model to find and undo blur (it needs at least "
+                     f"{smallest} px a side): the output is not a restoration")
 
     def retried(old: int, new: int) -> None:
+        engine.auto_tile = new  # later images start at the size that fitted
         reporter.message(f"{source.name}: out of memory with {old} px tiles, retrying with {new} px")
 
     result = restore_detailed(
@@ -399,8 +447,6 @@ def deblur_file(
         start_tile=engine.auto_tile, with_maps=with_maps, on_tile=reporter.tile_progress, on_retry=retried,
         tone_lock=options.tone_lock,
     )  # fmt: skip
-    if options.tile == "auto":
-        engine.auto_tile = result.tile
     dilation, tiles = result.dilation, result.tiles
     restored = result.image[0]  # (3, H, W) float32 in [0, 1]
     del result  # the float buffer goes as soon as the integer pixels exist
@@ -430,9 +476,73 @@ def deblur_file(
     )  # fmt: skip
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+@dataclass(frozen=True)
+class BatchPlan:
+    """This process' share of a batch, checked before any work: what runs, what cannot."""
+
+    work: list[PlannedFile]
+    problems: list[FileResult]  # not found, unplannable, output exists / not writable, skipped
+    rank: RankInfo = field(default_factory=RankInfo)
+
+
+def plan_batch(specs: Sequence[str | Path], options: DeblurOptions, rank: RankInfo | None = None) -> BatchPlan:
+    """Collect the inputs, plan every output and check it (see check_outputs)."""
+    rank = rank or RankInfo()
+    exclude = options.output if options.output is not None and not _output_is_file(options.output) else None
+    inputs, problems = collect_inputs(specs, options.recursive, options.suffix, exclude=exclude)
+    entries: list[PlannedFile | FileResult] = [*problems, *plan_outputs(inputs, options)]
+    # Every process plans the same list, so the shares are disjoint and complete; each checks
+    # only its own outputs (no other process writes them).
+    mine = entries[rank.rank :: rank.world_size]
+    planned = [entry for entry in mine if isinstance(entry, PlannedFile)]
+    checked = check_outputs(planned, options)
+    found = [entry for entry in mine if isinstance(entry, FileResult)]
+    found += [entry for entry in checked if isinstance(entry, FileResult)]
+    return BatchPlan([entry for entry in checked if isinstance(entry, PlannedFile)], found, rank)
+
+
+def _tile_message(model: Callable, tile: TileSpec) -> str | None:
+    """What --tile N became, when restore() cannot use N as given."""
+    if not isinstance(tile, int) or isinstance(tile, bool) or not tile:
+        return None
+    used, multiple = tile_side(model, tile), size_multiple(model)
+    if used == tile:
+        return None
+    if used > tile:
+        return f"--tile {tile} is below the model's smallest tile: using {used} px tiles (two {multiple} px steps)"
+    return f"--tile {tile} rounded down to {used} px (tiles are multiples of {multiple} px)"
+
+
+def run_batch(
+    plan: BatchPlan, options: DeblurOptions, engine: Engine | None, reporter: Reporter | None = None
+) -> BatchSummary:
+    """Report the plan's problems at once, then deblur its work (`engine` may be None when
+    there is none)."""
+    reporter = reporter or SilentReporter()
+    results: list[FileResult] = []
+    for problem in plan.problems:
+        reporter.file_finished(problem)
+        results.append(problem)
+    if engine is None or not plan.work:
+        device = (str(engine.device), precision_name(engine.dtype)) if engine is not None else (None, None)
+        return BatchSummary(results, plan.rank, *device)
+    message = _tile_message(engine.model, options.tile)
+    if message:
+        reporter.message(message)
+    for index, planned in enumerate(plan.work):
+        source = planned.source.path
+        result = check_existing(planned, options)  # again: an output may have appeared since
+        if result is None:
+            reporter.file_started(index, len(plan.work), source)
+            try:
+                result = deblur_file(engine, planned, options, reporter)
+            except FdikpError as exc:
+                result = FileResult(source, planned.output, FAILED, _reason(exc, source))
+            except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+                result = FileResult(source, planned.output, FAILED, f"{type(exc).__name__}: {_reason(exc, source)}")
+        reporter.file_finished(result)
+        results.append(result)
+    return BatchSummary(results, plan.rank, str(engine.device), precision_name(engine.dtype))
 
 
 def deblur_files(
@@ -443,34 +553,8 @@ def deblur_files(
     rank: RankInfo | None = None,
     reporter: Reporter | None = None,
 ) -> BatchSummary:
-    """Collect, plan and deblur; this process' share of the files under torchrun."""
-    reporter = reporter or SilentReporter()
-    rank = rank or RankInfo()
-    exclude = options.output if options.output is not None and not _output_is_file(options.output) else None
-    inputs, problems = collect_inputs(specs, options.recursive, options.suffix, exclude=exclude)
-    entries: list[PlannedFile | FileResult] = [*problems, *plan_outputs(inputs, options)]
-    # Every process plans the same list, so the shares are disjoint and complete.
-    mine = entries[rank.rank :: rank.world_size]
-    planned = [entry for entry in mine if isinstance(entry, PlannedFile)]
-    results: list[FileResult] = []
-    for entry in mine:
-        if isinstance(entry, FileResult):
-            reporter.file_finished(entry)
-            results.append(entry)
-    for index, plan in enumerate(planned):
-        result = check_existing(plan, options)
-        if result is None:
-            reporter.file_started(index, len(planned), plan.source.path)
-            try:
-                result = deblur_file(engine, plan, options, reporter)
-            except FdikpError as exc:
-                result = FileResult(plan.source.path, plan.output, FAILED, _first_line(exc))
-            except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
-                reason = f"{type(exc).__name__}: {_first_line(exc)}"
-                result = FileResult(plan.source.path, plan.output, FAILED, reason)
-        reporter.file_finished(result)
-        results.append(result)
-    return BatchSummary(results, rank, str(engine.device), precision_name(engine.dtype))
+    """Collect, plan, check and deblur; this process' share of the files under torchrun."""
+    return run_batch(plan_batch(specs, options, rank), options, engine, reporter)
 
 
 def prepare_engine(
@@ -510,9 +594,11 @@ def run_deblur(
     precision: str = "auto",
     reporter: Reporter | None = None,
 ) -> BatchSummary:
-    """Everything `fdikp deblur` does: rank from torchrun's environment, model, batch."""
+    """Everything `fdikp deblur` does: rank from torchrun's environment, the checked plan,
+    the model (only when some file can run), the batch."""
     rank = rank_from_environment()
     if not specs:
         raise ConfigError("no inputs given")
-    engine = prepare_engine(weights, device, precision, rank, reporter)
-    return deblur_files(specs, options, engine, rank=rank, reporter=reporter)
+    plan = plan_batch(specs, options, rank)
+    engine = prepare_engine(weights, device, precision, rank, reporter) if plan.work else None
+    return run_batch(plan, options, engine, reporter)

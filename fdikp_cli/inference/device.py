@@ -2,7 +2,7 @@
 
     device = resolve_device("auto")                 # cuda (LOCAL_RANK under torchrun) > cpu
     dtype = resolve_precision("auto", device)       # cpu: bf16 if native, else fp32; cuda: bf16, else fp16
-    tile = auto_tile_size(device, dtype, multiple=16)
+    tile = auto_tile_size(device, dtype, multiple=16, image_size=(h, w))   # >= max(h, w): whole image
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from fdikp_cli.errors import ConfigError
+from fdikp_cli.inference.host_memory import available_ram_bytes
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 PRECISION_NAMES = {dtype: name for name, dtype in PRECISIONS.items()}
@@ -23,20 +24,24 @@ PRECISION_NAMES = {dtype: name for name, dtype in PRECISIONS.items()}
 # AMD Zen 4+) and AMX-BF16 (Sapphire Rapids+).
 NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
-# On CPU, `--tile auto` is a fixed size, the same in every precision: peak memory must stay
-# bounded on any photo, and a 1024 x 683 photo (the DPDD size) must still run whole. Host
-# memory of the model is about 2 GB per megapixel in fp32 (benchmarks/bench_deblur.py), so a
-# 1024^2 tile peaks near 2 GB; under bf16 autocast about half that (one 512 x 512 forward, peak
-# RSS above the loaded model: fp32 ~2000 B/pixel, bf16 ~1000 B/pixel; bench_deblur --part
-# precision), so bf16 stays well inside the fp32 bound and the tile is not made larger for it.
+# On CPU, `--tile auto` is sized from the RAM available now (host_memory.py) like CUDA's from
+# free GPU memory: the whole image when it fits (a 1200 x 800 photo took 13.2 s whole and
+# 20.7 s as two fixed 1024 px tiles), else the largest square tile that fits. Host memory of the
+# model is about 2 GB per megapixel in fp32 (benchmarks/bench_deblur.py); under bf16 autocast
+# about half that (one 512 x 512 forward, peak RSS above the loaded model: fp32 ~2000 B/pixel,
+# bf16 ~1000 B/pixel; bench_deblur --part precision). Where the available RAM cannot be read,
+# a fixed 1024 px tile: a 1024 x 683 photo (the DPDD size) still runs whole, peaks near 2 GB.
 CPU_AUTO_TILE = 1024
-# Device bytes per pixel of one forward pass, to size tiles from free GPU memory. Measured on
-# CPU: fp32 ~2.0 KB/pixel, bf16 autocast ~1.0 KB/pixel (activations halve, the FFTs stay
-# fp32); the half-precision entry keeps a margin above that. Not yet measured on a GPU: the
+# Device bytes per pixel of one forward pass, to size tiles from free memory (GPU or host).
+# Measured on CPU: fp32 ~2.0 KB/pixel, bf16 autocast ~1.0 KB/pixel (activations halve, the
+# FFTs stay fp32); the entries keep a margin above that. Not yet measured on a GPU: the
 # out-of-memory retry (halving the tile) covers an estimate too high.
 BYTES_PER_PIXEL = {torch.float32: 2400, torch.float16: 1600, torch.bfloat16: 1600}
-# Use this share of the free memory (the allocator fragments; other processes may grow).
+# Use this share of the free GPU memory (the allocator fragments; other processes may grow).
 FREE_MEMORY_SHARE = 0.7
+# ... and this share of the available RAM: running out of host memory is not an error to
+# retry after but the kernel ending the process, and other programs' memory grows too.
+CPU_RAM_SHARE = 0.5
 MIN_TILE = 128
 MAX_AUTO_TILE = 4096
 
@@ -219,21 +224,43 @@ def release_cached_memory(device: torch.device) -> None:
 
 
 def free_memory_bytes(device: torch.device) -> int | None:
-    """Free device memory, None where it cannot be asked (CPU, MPS)."""
-    if device.type != "cuda":
-        return None
-    free, _total = torch.cuda.mem_get_info(device)
-    return int(free)
+    """Free device memory: GPU memory on CUDA, available RAM on CPU; None where it cannot be
+    asked (MPS, or a system that does not say)."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu":
+        return available_ram_bytes()
+    return None
 
 
 def round_down(value: int, multiple: int) -> int:
     return max(multiple, (value // multiple) * multiple)
 
 
-def auto_tile_size(device: torch.device, dtype: torch.dtype, multiple: int = 16) -> int:
-    """The tile side for `--tile auto`: fixed on CPU/MPS, from free memory on CUDA."""
+def round_up(value: int, multiple: int) -> int:
+    return max(multiple, -(-value // multiple) * multiple)
+
+
+def tile_for_memory(
+    free: int, dtype: torch.dtype, multiple: int = 16, image_size: tuple[int, int] | None = None, share: float = 0.7
+) -> int:
+    """The tile side that `share` of `free` bytes holds: at least max(h, w) (the whole image in
+    one pass) when image_size (h, w) fits, else the largest square, MIN_TILE..MAX_AUTO_TILE."""
+    pixels = free * share / BYTES_PER_PIXEL.get(dtype, BYTES_PER_PIXEL[torch.float32])
+    if image_size is not None and image_size[0] * image_size[1] <= pixels:
+        return round_up(max(image_size), multiple)  # rounded up: restore() rounds tiles down
+    side = int(pixels**0.5)
+    return round_down(min(max(side, MIN_TILE), MAX_AUTO_TILE), multiple)
+
+
+def auto_tile_size(
+    device: torch.device, dtype: torch.dtype, multiple: int = 16, image_size: tuple[int, int] | None = None
+) -> int:
+    """The tile side for `--tile auto`, from free memory (GPU memory on CUDA, RAM on CPU; see
+    tile_for_memory); CPU_AUTO_TILE where the free memory cannot be asked (MPS)."""
     free = free_memory_bytes(device)
     if free is None:
         return round_down(CPU_AUTO_TILE, multiple)
-    side = int((free * FREE_MEMORY_SHARE / BYTES_PER_PIXEL.get(dtype, BYTES_PER_PIXEL[torch.float32])) ** 0.5)
-    return round_down(min(max(side, MIN_TILE), MAX_AUTO_TILE), multiple)
+    share = CPU_RAM_SHARE if device.type == "cpu" else FREE_MEMORY_SHARE
+    return tile_for_memory(free, dtype, multiple, image_size, share)

@@ -167,10 +167,12 @@ def _restore_once(
     forward = _make_forward(model, with_dilation, device, dtype)
     out, tiles = _run(forward, image, 4 if with_dilation else 3, tile, overlap, size_multiple(model), device, on_tile)
     restored = out[:, :3].clamp_(0.0, 1.0)
-    if tone_lock:
+    h, w = image.shape[-2:]
+    # The low-pass reflects at the borders, which a 1 px side cannot do; such an image has no
+    # blur for the model to undo either (fdikp deblur says so), so its output stays unlocked.
+    if tone_lock and min(h, w) > 1:
         restored = lock_tone(restored, _to_unit_float(image), tone_lock)
     dilation = out[:, 3:] if with_dilation else None
-    h, w = image.shape[-2:]
     used = tile if tile and (tile < h or tile < w) else None
     return RestoreResult(restored, dilation, used, tiles)
 
@@ -188,16 +190,17 @@ def restore_auto(
     on_retry: Callable[[int, int], None] | None = None,
     tone_lock: float | None = None,
 ) -> RestoreResult:
-    """Restore with the tile picked from free memory (or `start_tile`), halving it and
-    starting the image again after each out-of-memory error, down to MIN_TILE.
+    """Restore with the tile picked from free memory (the whole image when it fits; see
+    auto_tile_size) or `start_tile`, halving it and starting the image again after each
+    out-of-memory error, down to MIN_TILE.
 
     The result's `.tile` is what worked: pass it as start_tile for the next image.
     on_retry(old_tile, new_tile) is called before each retry.
     """
     device = torch.device(device) if device is not None else _model_device(model)
     multiple = size_multiple(model)
-    tile = start_tile or auto_tile_size(device, dtype, multiple)
     h, w = image.shape[-2:]
+    tile = start_tile or auto_tile_size(device, dtype, multiple, image_size=(h, w))
     while True:
         try:
             result = _restore_once(model, image, tile, overlap, device, dtype, with_maps, on_tile, tone_lock)
@@ -259,7 +262,8 @@ def restore(
 
     tile=None or 0: whole image in one pass. tile=N: N x N tiles (rounded down to the model's
     size multiple) overlapping by `overlap`, blended with feathered weights. tile="auto": the
-    size from free memory (fixed on CPU), halved on out-of-memory (see restore_auto).
+    size from free memory (GPU memory or RAM; the whole image when it fits), halved on
+    out-of-memory (see restore_auto).
     dtype: autocast precision (float32: none). `model` must already be on `device`.
     tone_lock: sigma (px) of the tone lock (fdikp_cli.inference.tone_lock; the CLI's default is
     DEFAULT_TONE_LOCK_SIGMA); None or 0: the model's raw output.
