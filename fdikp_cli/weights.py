@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from fdikp_cli.errors import ConfigError, WeightsError
+from fdikp_cli.file_mode import apply_umask
 from fdikp_cli.hashing import sha256_file
 from fdikp_cli.model import FDIKP, FDIKPConfig
 
@@ -42,7 +43,8 @@ def save_weights(
 ) -> Path:
     """Write the model's state dict and its configuration + provenance as a safetensors file.
 
-    The file is written to a temporary name and renamed, so a crash never leaves half a file.
+    The file is written to a temporary name and renamed, so a crash never leaves half a file;
+    it gets the mode the umask gives new files (safetensors writes 0600).
     """
     from safetensors.torch import save_file
 
@@ -60,6 +62,7 @@ def save_weights(
     }
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
+    apply_umask(tmp)
     os.replace(tmp, path)
     return path
 

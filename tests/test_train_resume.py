@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -87,12 +90,27 @@ def test_three_plus_resume_plus_three_equals_six_in_one_go(pairs_root: Path, tmp
     assert [r["stage"] for r in rows] == ["1"] * 4 + ["2"] * 2
 
 
-def test_run_folder_contents_best_model_and_export(pairs_root: Path, tmp_path: Path) -> None:
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_run_folder_contents_best_model_and_export(pairs_root: Path, tmp_path: Path, umask_022: None) -> None:
     run = tmp_path / "run"
     train([], pairs_root, run)
     for name in ("config.toml", "run.json", "train_log.csv", "val_log.csv", "best.safetensors", "swa.safetensors",
                  "checkpoints/latest.json"):
         assert (run / name).is_file(), name
+    # Weights files follow the umask like every other output (safetensors writes 0600).
+    weights_files = [run / "best.safetensors", run / "swa.safetensors", *(run / "checkpoints").glob("*.safetensors")]
+    assert len(weights_files) >= 3
+    assert {path.name: _mode(path) for path in weights_files} == {path.name: 0o644 for path in weights_files}
     with open(run / "val_log.csv", newline="") as handle:
         val = list(csv.DictReader(handle))
     train_rows = [r for r in val if r["model"] == "train"]
@@ -111,7 +129,12 @@ def test_run_folder_contents_best_model_and_export(pairs_root: Path, tmp_path: P
     assert [s["crop"] for s in exported.provenance["stages"]] == [32, 32]
     assert "psnr" in exported.provenance["validation"] and exported.provenance["run_wall_time_s"] > 0
     assert_same_tensors(exported.state_dict, read_weights(run / "swa.safetensors").state_dict)
+    assert _mode(out) == 0o644
+    # An existing file is replaced only with --overwrite, as deblur's outputs.
     result = CliRunner().invoke(app, ["export", str(run), "-o", str(out), "--which", "best"])
+    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert read_weights(out).provenance["model"] == "swa"
+    result = CliRunner().invoke(app, ["export", str(run), "-o", str(out), "--which", "best", "--overwrite"])
     assert result.exit_code == 0 and read_weights(out).provenance["model"] == "best"
 
 

@@ -11,15 +11,20 @@ from fdikp_cli.cli.errors import cli_errors, err_console
 
 
 def export_command(
-    run_dir: Path = typer.Argument(..., help="A training run folder (the --out of fdikp train)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Weights file to write (.safetensors)."),
-    which: str = typer.Option("auto", "--which", help="auto (swa, else best, else last) | swa | best | last."),
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A training run folder (the --out of fdikp train)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", metavar="FILE", help="Weights file to write (.safetensors).", show_default=False
+    ),
+    which: str = typer.Option(
+        "auto", "--which", metavar="WHICH", help="auto (swa, else best, else last) | swa | best | last."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace FILE if it exists."),
 ) -> None:
     """Export a run's model (SWA if present, else best, else last) as inference weights."""
     with cli_errors():
         from fdikp_cli.training.export import export_run
 
-        result = export_run(run_dir, output, which)
+        result = export_run(run_dir, output, which, overwrite=overwrite)
         val = result.provenance.get("validation") or {}
         metrics = f", validation PSNR {val['psnr']:.3f} dB SSIM {val['ssim']:.4f}" if "psnr" in val else ""
         err_console.print(escape(f"exported the {result.which} model of {run_dir} (step {result.provenance.get('step')})"

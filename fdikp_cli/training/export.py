@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fdikp_cli.errors import WeightsError
+from fdikp_cli.errors import OutputExistsError, WeightsError
 from fdikp_cli.training.checkpoint import RunPaths, latest_checkpoint, read_json
 
 Which = Literal["auto", "swa", "best", "last"]
@@ -44,11 +44,15 @@ def run_model_file(run_dir: Path, which: str = "auto") -> tuple[str, Path]:
                        "(no swa.safetensors, best.safetensors or checkpoint)")
 
 
-def export_run(run_dir: Path, output: Path, which: str = "auto") -> ExportResult:
-    """Write RUN_DIR's chosen model to `output` (safetensors, fdikp_cli.weights format)."""
+def export_run(run_dir: Path, output: Path, which: str = "auto", overwrite: bool = False) -> ExportResult:
+    """Write RUN_DIR's chosen model to `output` (safetensors, fdikp_cli.weights format); an
+    existing `output` only with overwrite (as `fdikp deblur` treats its outputs)."""
     from fdikp_cli.model import FDIKP
     from fdikp_cli.weights import load_state_checked, read_weights, save_weights
 
+    output = Path(output).expanduser()
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output} exists (use --overwrite to replace it)")
     kind, source = run_model_file(run_dir, which)
     weights = read_weights(source)
     model = FDIKP(weights.config)
