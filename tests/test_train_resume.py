@@ -38,12 +38,16 @@ def pairs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def train(args: list[str], root: Path, out: Path) -> str:
+def invoke(args: list[str], root: Path, out: Path) -> "object":
     base = ["train", "--dataset", "pairs", "--data-root", str(root), "--val-root", str(root), "--out", str(out),
             "--model-config", TINY_MODEL, "--crop", "32", "--batch-size", "2", "--stage-steps", "4,2",
             "--workers", "0", "--no-lpips", "--val-every", "2", "--log-every", "1", "--checkpoint-every", "1000",
             "--seed", "5", "--set", "stages.1.swa_every=1"]
-    result = CliRunner().invoke(app, base + args)
+    return CliRunner(env={"COLUMNS": "400"}).invoke(app, base + args)
+
+
+def train(args: list[str], root: Path, out: Path) -> str:
+    result = invoke(args, root, out)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -164,3 +168,29 @@ def test_existing_run_needs_resume_and_bad_options_are_one_line_errors(pairs_roo
     assert result.exit_code == 2 and "loss.nope" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["export", str(tmp_path / "missing"), "-o", str(tmp_path / "x.safetensors")])
     assert result.exit_code == 1 and "not found" in result.output
+
+
+def test_resume_refuses_a_changed_setting_unless_allowed(pairs_root: Path, tmp_path: Path) -> None:
+    """Issue 14: `--resume auto --crop 96` on a run made at 64 trained at 96 and rewrote config.toml."""
+    run = tmp_path / "run"
+    train(["--max-steps", "1"], pairs_root, run)
+    config_before = (run / "config.toml").read_text()
+    refused = invoke(["--resume", "auto", "--crop", "48"], pairs_root, run)
+    output = " ".join(refused.output.split())
+    assert refused.exit_code == 2, refused.output
+    assert "stages.0.crop 32 -> 48" in output and "stages.1.crop 32 -> 48" in output
+    assert "--allow-config-change" in output and "Traceback" not in output
+    assert (run / "config.toml").read_text() == config_before
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == 1
+
+    # Session settings may change on every resume; others with the explicit opt-in, recorded.
+    allowed = train(["--resume", "auto", "--stage-steps", "4,3", "--max-steps", "2", "--workers", "1",
+                     "--allow-config-change"], pairs_root, run)
+    assert "stages.1.steps 2 -> 3" in " ".join(allowed.split())
+    info = json.loads((run / "run.json").read_text())
+    assert info["config_changes"] == [
+        {"step": 1, "date": info["config_changes"][0]["date"],
+         "changes": [{"key": "stages.1.steps", "saved": 2, "now": 3}]}
+    ]
+    assert "steps = 3" in (run / "config.toml").read_text()
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == 2

@@ -10,11 +10,30 @@ from rich.markup import escape
 
 from fdikp_cli.cli.errors import cli_errors, err_console
 
+# Defaults repeated here so that `--help` needs no torch import (fdikp_cli.training imports it);
+# tests/test_cli_help.py checks they equal RunConfig's and the presets'.
+_OUT = "runs/fdikp"
+_RUN = {"val_every": 1000, "checkpoint_every": 500, "log_every": 50, "workers": 2, "seed": 0}
+_LR = "1e-4"
+_CROP = "384,512 (paper-dpdd), 256,512 (paper-lfdof)"
+_BATCH = "4,2"
+
 _DATASET_HELP = (
     "Training data: KIND or a weighted mix KIND:WEIGHT,KIND:WEIGHT with KIND dpdd | lfdof | pairs | synthetic; "
     "e.g. 'dpdd' or 'pairs:0.5,synthetic:0.5' (real pairs from --data-root, synthetic pairs from --sharp-dir). "
     "KIND@ROOT:WEIGHT gives a component its own folder."
 )
+_RESUME_HELP = (
+    "'auto' (continue --out if it has a checkpoint, else start it) or a run folder / checkpoint. A resumed run "
+    "keeps its settings: options that differ from its config.toml are refused (except --max-steps, --device, "
+    "--workers, --log-every and --checkpoint-every), see --allow-config-change."
+)
+
+
+def _default(text: str, default: object) -> str:
+    """Help text with its default in Click's own form, for options whose value is None until
+    given (then the preset's or the config file's value applies), which Click would not show."""
+    return f"{text}  [default: {default}]"
 
 
 def _nested(pairs: dict[str, Any]) -> dict[str, Any]:
@@ -29,49 +48,113 @@ def _nested(pairs: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_command(
-    dataset: Optional[str] = typer.Option(None, "--dataset", help=_DATASET_HELP),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder of the real pairs (layout per KIND)."),
-    sharp_dir: Optional[Path] = typer.Option(None, "--sharp-dir", help="Sharp photos for the synthetic dataset."),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", metavar="SPEC", help=_default(_DATASET_HELP, "dpdd, or lfdof with --preset paper-lfdof")
+    ),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", metavar="DIR", help="Folder of the real pairs (layout per KIND)."
+    ),
+    sharp_dir: Optional[Path] = typer.Option(
+        None, "--sharp-dir", metavar="DIR", help="Sharp photos for the synthetic dataset."
+    ),
     val_root: Optional[Path] = typer.Option(
-        None, "--val-root", help="Validation pairs (source/ + target/); default: the dataset's own validation split."
+        None, "--val-root", metavar="DIR",
+        help=_default("Validation pairs (source/ + target/).", "the dataset's own validation split"),
     ),
-    val_crop: Optional[int] = typer.Option(None, "--val-crop", help="Validate on centre crops of this size (faster)."),
-    val_max_images: Optional[int] = typer.Option(None, "--val-max-images", help="Validate on the first N images."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (checkpoints, logs, best model)."),
+    val_crop: Optional[int] = typer.Option(
+        None, "--val-crop", metavar="PX", help=_default("Validate on centre crops of this size (faster).", "whole images")
+    ),
+    val_max_images: Optional[int] = typer.Option(
+        None, "--val-max-images", metavar="N", help=_default("Validate on the first N images.", "all")
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", metavar="DIR", help=_default("Run folder (checkpoints, logs, best model).", _OUT)
+    ),
     preset: Optional[str] = typer.Option(
-        None, "--preset", help="paper-dpdd (default) or paper-lfdof (default for --dataset lfdof)."
+        None, "--preset", metavar="NAME",
+        help=_default("The paper's schedule: paper-dpdd or paper-lfdof.", "paper-lfdof for --dataset lfdof, else paper-dpdd"),
     ),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML configuration file (e.g. a run's config.toml)."),
+    config_file: Optional[Path] = typer.Option(
+        None, "--config", metavar="FILE", help="TOML configuration file (e.g. a run's config.toml)."
+    ),
     model_config: Optional[str] = typer.Option(
-        None, "--model-config", help="Model configuration overrides: inline JSON or a .json/.toml file."
+        None, "--model-config", metavar="JSON|FILE",
+        help=_default("Model configuration overrides: inline JSON or a .json/.toml file.", "the paper's model"),
     ),
-    init_weights: Optional[Path] = typer.Option(None, "--init-weights", help="Start from this weights file."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="'auto' (continue --out if it has a checkpoint) or a PATH."),
+    init_weights: Optional[Path] = typer.Option(
+        None, "--init-weights", metavar="FILE", help=_default("Start from this weights file.", "random weights")
+    ),
+    resume: Optional[str] = typer.Option(
+        None, "--resume", metavar="auto|PATH", help=_default(_RESUME_HELP, "a new run")
+    ),
+    allow_config_change: bool = typer.Option(
+        False, "--allow-config-change",
+        help="With --resume: accept settings that differ from the run's config.toml (e.g. a new --stage-steps); "
+        "each change is named, and recorded in run.json.",
+    ),
     steps: Optional[int] = typer.Option(
-        None, "--steps", help="Squeeze the whole schedule (all stages, in proportion) into N optimizer steps."
+        None, "--steps", metavar="N",
+        help=_default("Squeeze the whole schedule (all stages, in proportion) into N optimizer steps.", "the preset's epochs"),
     ),
-    stage_steps: Optional[str] = typer.Option(None, "--stage-steps", help="Exact steps per stage, e.g. 5000,500."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps (resumable)."),
-    crop: Optional[str] = typer.Option(None, "--crop", help="Crop size: one value, or one per stage (384,512)."),
-    batch_size: Optional[str] = typer.Option(None, "--batch-size", help="Batch size: one value, or one per stage (4,2)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of stage one (later stages keep their ratio)."),
-    val_every: Optional[int] = typer.Option(None, "--val-every", help="Validate every N steps."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Checkpoint every N steps."),
-    log_every: Optional[int] = typer.Option(None, "--log-every", help="Log (CSV, plain lines) every N steps."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Data loading worker processes (0: in-process)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (model init and data order)."),
+    stage_steps: Optional[str] = typer.Option(
+        None, "--stage-steps", metavar="N,N", help=_default("Exact steps per stage, e.g. 5000,500.", "the preset's epochs")
+    ),
+    max_steps: Optional[int] = typer.Option(
+        None, "--max-steps", metavar="N",
+        help=_default("Stop after N optimizer steps (resumable; not saved in config.toml: give it on each resume).", "no limit"),
+    ),
+    crop: Optional[str] = typer.Option(
+        None, "--crop", metavar="PX[,PX]", help=_default("Crop size: one value, or one per stage.", _CROP)
+    ),
+    batch_size: Optional[str] = typer.Option(
+        None, "--batch-size", metavar="N[,N]", help=_default("Batch size: one value, or one per stage.", _BATCH)
+    ),
+    lr: Optional[float] = typer.Option(
+        None, "--lr", metavar="LR", help=_default("Learning rate of stage one (later stages keep their ratio to it).", _LR)
+    ),
+    val_every: Optional[int] = typer.Option(
+        None, "--val-every", metavar="N", help=_default("Validate every N steps.", _RUN["val_every"])
+    ),
+    checkpoint_every: Optional[int] = typer.Option(
+        None, "--checkpoint-every", metavar="N", help=_default("Checkpoint every N steps.", _RUN["checkpoint_every"])
+    ),
+    log_every: Optional[int] = typer.Option(
+        None, "--log-every", metavar="N",
+        help=_default("Every N steps: a row of train_log.csv and TensorBoard (means over the N steps) and, "
+                      "without a terminal, a plain line.", _RUN["log_every"]),
+    ),
+    device: Optional[str] = typer.Option(
+        None, "--device", metavar="DEVICE", help=_default("auto | cpu | cuda | cuda:N.", "auto")
+    ),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", metavar="N", help=_default("Data loading worker processes (0: in-process).", _RUN["workers"])
+    ),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", metavar="N", help=_default("Random seed (model init and data order).", _RUN["seed"])
+    ),
     deterministic: Optional[bool] = typer.Option(
-        None, "--deterministic/--no-deterministic", help="Deterministic algorithms only (slower on GPU)."
+        None, "--deterministic/--no-deterministic",
+        help=_default("Deterministic algorithms only (slower on GPU).", "no-deterministic"),
     ),
-    amp: Optional[str] = typer.Option(None, "--amp", help="Mixed precision: auto (bf16 on CUDA and on CPUs with native bf16) | bf16 | fp16 | off."),
+    amp: Optional[str] = typer.Option(
+        None, "--amp", metavar="MODE",
+        help=_default("Mixed precision: auto (bf16 on CUDA and on CPUs with native bf16) | bf16 | fp16 | off.", "auto"),
+    ),
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Train without the LPIPS loss term (weight 0)."),
-    lpips_dir: Optional[Path] = typer.Option(None, "--lpips-dir", help="LPIPS weights folder (default $FDIKP_LPIPS_DIR)."),
+    lpips_dir: Optional[Path] = typer.Option(
+        None, "--lpips-dir", metavar="DIR",
+        help=_default("Folder holding the LPIPS weights.", "$FDIKP_LPIPS_DIR, then ~/.cache/fdikp/lpips"),
+    ),
     assignments: List[str] = typer.Option(
-        [], "--set", help="Any configuration value: --set loss.fft=0 --set stages.1.swa=false (repeatable)."
+        [], "--set", metavar="KEY=VALUE", show_default=False,
+        help="Any configuration value: --set loss.fft=0 --set stages.1.swa=false (repeatable).",
     ),
 ) -> None:
-    """Train FDIKP with the paper's recipe (resumable; torchrun for several GPUs)."""
+    """Train FDIKP with the paper's recipe (resumable; torchrun for several GPUs).
+
+    The run folder gets TensorBoard event files (tensorboard --logdir RUN) when the
+    tensorboard package is installed.
+    """
     with cli_errors():
         from fdikp_cli.training.config import StageOptions, load_model_overrides, resolve
         from fdikp_cli.training.trainer import resumed_config_file, train
@@ -88,9 +171,9 @@ def train_command(
             overrides["model"] = load_model_overrides(model_config)
         base = config_file
         if base is None and resume is not None:
-            base = resumed_config_file(Path(out or "runs/fdikp").expanduser(), resume)
+            base = resumed_config_file(Path(out or _OUT).expanduser(), resume)
             if base is not None:
                 err_console.print(escape(f"continuing with the configuration of {base}"), highlight=False)
         config = resolve(preset, base, overrides, list(assignments),
                          StageOptions(crop=crop, batch_size=batch_size, lr=lr, steps=stage_steps))
-        train(config, resume=resume, console=err_console)
+        train(config, resume=resume, console=err_console, allow_config_change=allow_config_change)

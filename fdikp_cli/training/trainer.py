@@ -39,6 +39,7 @@ from fdikp_cli.training.checkpoint import (
 from fdikp_cli.training.config import StageConfig, TrainConfig, stage_steps, to_toml
 from fdikp_cli.training.distributed import barrier, init_distributed, shutdown
 from fdikp_cli.training.progress import ProgressReporter, format_duration
+from fdikp_cli.training.resume_check import check_resume_config
 from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, hardware_description
 from fdikp_cli.training.validation import evaluate_model
 
@@ -94,7 +95,8 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 class Trainer:
     """One training run (one process of it under torchrun)."""
 
-    def __init__(self, config: TrainConfig, resume: str | None = None, console: Console | None = None) -> None:
+    def __init__(self, config: TrainConfig, resume: str | None = None, console: Console | None = None,
+                 allow_config_change: bool = False) -> None:
         self.config = config
         self.console = console or Console(stderr=True)
         self._deterministic_before = torch.are_deterministic_algorithms_enabled()
@@ -102,6 +104,9 @@ class Trainer:
         self.device = self.dist.device
         self.paths = RunPaths(Path(config.run.out).expanduser())
         self.resume_from = self._find_checkpoint(resume)
+        # Before anything is built or written: a resume with other settings is refused unless allowed.
+        self.config_changes = (check_resume_config(self.resume_from[0].parent.parent, config, allow_config_change)
+                               if self.resume_from is not None else [])
         set_determinism(config.run.seed, config.run.deterministic, self.device)
         self.amp = amp_dtype(config.run.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
@@ -286,6 +291,18 @@ class Trainer:
     def wall_time(self) -> float:
         return self.wall_before + time.perf_counter() - self.session_start
 
+    def _record_config_changes(self) -> None:
+        """Append this resume's allowed changes to run.json's `config_changes` (kept across sessions)."""
+        info = self.run_info()
+        info.setdefault("config_changes", []).append({
+            "step": self.step,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "changes": [change.as_dict() for change in self.config_changes],
+        })
+        write_json_atomic(self.paths.info, info)
+        self.say("note: resuming with changed settings (--allow-config-change), recorded in run.json: "
+                 + "; ".join(change.describe() for change in self.config_changes))
+
     # ------------------------------------------------------------------ provenance
 
     def run_info(self) -> dict[str, Any]:
@@ -326,7 +343,7 @@ class Trainer:
     def provenance(self, kind: str, metrics: dict[str, float] | None = None) -> dict[str, Any]:
         info = self.run_info()
         keys = ("fdikp_version", "hardware", "world_size", "amp", "data", "preset", "loss", "stages", "total_steps",
-                "seed", "wall_time_s", "init_weights", "init_sha256", "created")
+                "seed", "wall_time_s", "init_weights", "init_sha256", "created", "config_changes")
         prov = {k: info[k] for k in keys if k in info}
         prov.update({"model": kind, "step": self.step, "run_dir": str(self.paths.root.resolve()),
                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
@@ -434,6 +451,8 @@ class Trainer:
             self.paths.root.mkdir(parents=True, exist_ok=True)
             self.paths.config.write_text(to_toml(self.config))
             write_json_atomic(self.paths.info, self.run_info())
+            if self.config_changes:
+                self._record_config_changes()
             self.train_log = CsvLog(self.paths.train_log, TRAIN_COLUMNS, self.step if resumed else None)
             self.val_log = CsvLog(self.paths.val_log, VAL_COLUMNS, self.step if resumed else None)
         barrier(self.dist)
@@ -538,9 +557,12 @@ class Trainer:
         torch.use_deterministic_algorithms(self._deterministic_before)
 
 
-def train(config: TrainConfig, resume: str | None = None, console: Console | None = None) -> TrainResult:
-    """Train (or continue) a run; the library entry point behind `fdikp train`."""
-    trainer = Trainer(config, resume=resume, console=console)
+def train(config: TrainConfig, resume: str | None = None, console: Console | None = None,
+          allow_config_change: bool = False) -> TrainResult:
+    """Train (or continue) a run; the library entry point behind `fdikp train`. A resume whose
+    settings differ from the run's config.toml is refused unless `allow_config_change`
+    (fdikp_cli.training.resume_check)."""
+    trainer = Trainer(config, resume=resume, console=console, allow_config_change=allow_config_change)
     try:
         return trainer.run()
     finally:
