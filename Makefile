@@ -7,6 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: demo test venv bench clean
 
+# The test extra includes tensorboard, so both `make demo` and `make test` install it.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -1,7 +1,8 @@
 """Progress of a training run: a rich bar on a terminal, plain lines elsewhere (nohup logs).
 
-Plain lines appear every `log_every` steps:
-    step 1200/15200 stage 1/2 loss 0.01234 lr 1.00e-04 1.85 it/s 7.4 img/s eta 2h05m
+The bar shows the last step's loss ("step loss"); plain lines appear with each row of
+train_log.csv and show that row's loss, the mean over the steps since the previous row:
+    step 1200/15200 stage 1/2 mean loss 0.01234 (50 steps) lr 1.00e-04 1.85 it/s 7.4 img/s eta 2h05m
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ def format_duration(seconds: float) -> str:
 class ProgressReporter:
     """Reports steps of one process (rank 0); silent on other ranks."""
 
-    def __init__(self, total_steps: int, start_step: int, enabled: bool = True, console: Console | None = None,
-                 log_every: int = 50) -> None:
+    def __init__(self, total_steps: int, start_step: int, enabled: bool = True, console: Console | None = None
+                 ) -> None:
         self.console = console or Console(stderr=True)
         self.enabled = enabled
         self.total = total_steps
-        self.log_every = log_every
         self.interactive = enabled and self.console.is_terminal
         self._start_time = time.perf_counter()
         self._start_step = start_step
@@ -56,16 +56,21 @@ class ProgressReporter:
         done = step - self._start_step
         return done / elapsed if elapsed > 0 and done > 0 else float("nan")
 
-    def update(self, step: int, stage: int, stages: int, loss: float, lr: float, images_per_step: int) -> None:
+    def update(self, step: int, stage: int, stages: int, loss: float, lr: float, images_per_step: int,
+               logged: tuple[float, int] | None = None) -> None:
+        """`loss`: this step's; `logged`: (mean loss, steps) of the CSV row written at this step, if any."""
         if not self.enabled:
             return
         rate = self.rate(step)
         eta = (self.total - step) / rate if rate == rate and rate > 0 else float("nan")
-        stats = f"stage {stage + 1}/{stages} loss {loss:.5f} lr {lr:.2e} {rate:.2f} it/s {rate * images_per_step:.1f} img/s"
+        speed = f"lr {lr:.2e} {rate:.2f} it/s {rate * images_per_step:.1f} img/s"
         if self.interactive:
+            stats = f"stage {stage + 1}/{stages} step loss {loss:.5f} {speed}"
             self._progress.update(self._task, completed=step, stats=stats)
-        elif step % self.log_every == 0 or step == self.total:
-            self.console.print(f"step {step}/{self.total} {stats} eta {format_duration(eta)}", highlight=False, soft_wrap=True)
+        elif logged is not None:
+            mean, steps = logged
+            self.console.print(f"step {step}/{self.total} stage {stage + 1}/{stages} mean loss {mean:.5f} ({steps} steps) "
+                               f"{speed} eta {format_duration(eta)}", highlight=False, soft_wrap=True)
 
     def message(self, text: str) -> None:
         if not self.enabled:

@@ -11,6 +11,7 @@ it stops (`--max-steps` is not even saved in config.toml).
 
 from __future__ import annotations
 
+import datetime
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,3 +112,12 @@ def check_resume_config(run_dir: Path, wanted: TrainConfig, allow: bool = False)
             "--allow-config-change to change them (recorded in run.json)"
         )
     return changes
+
+
+def change_record(step: int, changes: list[Change]) -> dict[str, Any]:
+    """One entry of run.json's `config_changes`: at which step, when, and what changed."""
+    return {
+        "step": step,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "changes": [change.as_dict() for change in changes],
+    }

@@ -1,4 +1,9 @@
-"""The run's CSV logs and the hardware line of its provenance."""
+"""The run's CSV logs and the hardware line of its provenance.
+
+train_log.csv: one row every `log_every` steps (and at the end of each stage); loss, its terms,
+lr and grad_norm are means over the steps since the previous row. The progress bar shows the
+last step's loss instead, labelled "step loss"; plain log lines show the row's mean.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from fdikp_cli.training.distributed import DistInfo
 
 TRAIN_COLUMNS = ["step", "stage", "epoch", "lr", "loss", "mse", "lpips", "fft", "grad_norm", "it_per_s",
                  "img_per_s", "wall_s"]
-VAL_COLUMNS = ["step", "stage", "model", "psnr", "ssim", "lpips", "detail_psnr", "input_psnr", "images", "seconds"]
+VAL_COLUMNS = ["step", "stage", "model", "psnr", "ssim", "lpips", "detail_psnr", "input_psnr", "input_ssim",
+               "input_lpips", "images", "seconds"]
 
 
 class CsvLog:

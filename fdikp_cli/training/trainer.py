@@ -39,8 +39,9 @@ from fdikp_cli.training.checkpoint import (
 from fdikp_cli.training.config import StageConfig, TrainConfig, stage_steps, to_toml
 from fdikp_cli.training.distributed import barrier, init_distributed, shutdown
 from fdikp_cli.training.progress import ProgressReporter, format_duration
-from fdikp_cli.training.resume_check import check_resume_config
+from fdikp_cli.training.resume_check import change_record, check_resume_config
 from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, hardware_description
+from fdikp_cli.training.tensorboard_log import TensorBoardLog
 from fdikp_cli.training.validation import evaluate_model
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class Trainer:
         self.best: dict[str, float] = {}
         self.wall_before = 0.0  # wall time of earlier sessions of this run
         self.session_start = time.perf_counter()
+        self.tensorboard = TensorBoardLog(self.paths.root, enabled=False)  # opened by run()
         if self.resume_from is not None:
             self._load_checkpoint(*self.resume_from)
         self.ddp_model = self._wrap_ddp()
@@ -294,11 +296,7 @@ class Trainer:
     def _record_config_changes(self) -> None:
         """Append this resume's allowed changes to run.json's `config_changes` (kept across sessions)."""
         info = self.run_info()
-        info.setdefault("config_changes", []).append({
-            "step": self.step,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "changes": [change.as_dict() for change in self.config_changes],
-        })
+        info.setdefault("config_changes", []).append(change_record(self.step, self.config_changes))
         write_json_atomic(self.paths.info, info)
         self.say("note: resuming with changed settings (--allow-config-change), recorded in run.json: "
                  + "; ".join(change.describe() for change in self.config_changes))
@@ -372,6 +370,8 @@ class Trainer:
             seconds = time.perf_counter() - started
             self.val_log.write({"step": self.step, "stage": plan.index + 1, "model": "train", "seconds": seconds,
                                 **metrics})
+            self.tensorboard.validation(self.step, metrics)
+            self.tensorboard.preview_images(self.model, self.device, self.step)
             key = self.config.run.select_on
             improved = metrics[key] > self.best.get(key, -math.inf)
             if improved:
@@ -379,8 +379,8 @@ class Trainer:
                 save_weights(self.model, self.paths.best, provenance=self.provenance("best", metrics))
             self.reporter.message(
                 f"validation step {self.step}: PSNR {metrics['psnr']:.3f} dB (input {metrics['input_psnr']:.3f})"
-                f" detail PSNR {metrics['detail_psnr']:.3f} SSIM {metrics['ssim']:.4f}"
-                + (f" LPIPS {metrics['lpips']:.4f}" if "lpips" in metrics else "")
+                f" detail PSNR {metrics['detail_psnr']:.3f} SSIM {metrics['ssim']:.4f} (input {metrics['input_ssim']:.4f})"
+                + (f" LPIPS {metrics['lpips']:.4f} (input {metrics['input_lpips']:.4f})" if "lpips" in metrics else "")
                 + (" (best)" if improved else f" (best {key} {self.best[key]:.3f} at step {int(self.best['step'])})")
                 + f" [{seconds:.0f}s]"
             )
@@ -399,6 +399,7 @@ class Trainer:
             if self.val_set is not None:
                 metrics = evaluate_model(averaged, self.val_set, self.device, self.lpips)
                 self.val_log.write({"step": self.step, "stage": len(self.plans), "model": "swa", **metrics})
+                self.tensorboard.validation(self.step, metrics, prefix="swa")
                 self.reporter.message(f"SWA model: PSNR {metrics['psnr']:.3f} dB SSIM {metrics['ssim']:.4f} "
                                       f"({int(self.swa.n_averaged)} models averaged)")
             provenance = self.provenance("swa", metrics)
@@ -461,9 +462,11 @@ class Trainer:
             return TrainResult(self.paths.root, self.step, self.total_steps, True, self.best.get("psnr"),
                                self.paths.swa if self.paths.swa.is_file() else None)
         stop_at = min(self.total_steps, run.max_steps) if run.max_steps is not None else self.total_steps
-        self.reporter = ProgressReporter(stop_at, self.step, enabled=self.dist.is_main, console=self.console,
-                                         log_every=run.log_every)
+        self.reporter = ProgressReporter(stop_at, self.step, enabled=self.dist.is_main, console=self.console)
         self._describe(stop_at)
+        self.tensorboard = TensorBoardLog(self.paths.root, enabled=self.dist.is_main,
+                                          purge_step=self.step if resumed else None, say=self.say)
+        self.tensorboard.keep_previews(self.val_set)
         window: dict[str, float] = {}
         window_start, window_steps = time.perf_counter(), 0
         last_saved = self.step
@@ -488,10 +491,10 @@ class Trainer:
                     window_steps += 1
                     for key, value in stats.items():
                         window[key] = window.get(key, 0.0) + value
-                    self.reporter.update(self.step, plan.index, len(self.plans), stats["loss"], stats["lr"],
-                                         images_per_step)
+                    logged = None  # (mean loss, steps) of the row written now: what plain log lines show
                     if self.step % run.log_every == 0 or self.step == end:
                         elapsed = time.perf_counter() - window_start
+                        logged = (window["loss"] / window_steps, window_steps)
                         if self.dist.is_main:
                             row = {k: v / window_steps for k, v in window.items()}
                             row.update({"step": self.step, "stage": plan.index + 1,
@@ -499,7 +502,10 @@ class Trainer:
                                         "img_per_s": window_steps * images_per_step / elapsed,
                                         "wall_s": self.wall_time()})
                             self.train_log.write(row)
+                            self.tensorboard.train_row(row)
                         window, window_start, window_steps = {}, time.perf_counter(), 0
+                    self.reporter.update(self.step, plan.index, len(self.plans), stats["loss"], stats["lr"],
+                                         images_per_step, logged)
                     paused = time.perf_counter()
                     if self.step % run.val_every == 0:
                         self.validate(plan)
@@ -552,7 +558,9 @@ class Trainer:
         return f"training {state} in {format_duration(self.wall_time())} (run total){best}; run folder {result.run_dir}"
 
     def close(self) -> None:
-        """Leave the process as it was: process group closed, global determinism flag restored."""
+        """Leave the process as it was: event file closed, process group closed, global determinism
+        flag restored."""
+        self.tensorboard.close()
         shutdown(self.dist)
         torch.use_deterministic_algorithms(self._deterministic_before)
 
