@@ -14,6 +14,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from fdikp_cli import __version__
 from fdikp_cli.errors import ConfigError, DatasetError
 from fdikp_cli.evaluation import EvaluationOptions, evaluate_dataset, evaluate_folders, pair_folders, resolve_dataset
 from fdikp_cli.evaluation.protocol_io import PROTOCOLS, read_image
@@ -188,11 +189,17 @@ def test_wang_protocol_rounds_predictions_and_uses_gaussian_ssim() -> None:
     assert dpdd.psnr != pytest.approx(scores.psnr, abs=1e-4)  # dpdd keeps the float output
 
 
-def test_size_mismatch_is_an_error_naming_the_image(tmp_path: Path) -> None:
-    _make_triplets(tmp_path, ["a"])
-    _write(tmp_path / "pred" / "a.png", _random_rgb(0, 40, 47))
-    with pytest.raises(DatasetError, match=r"a: sizes differ: 47x40 vs target 48x40"):
-        evaluate_folders(tmp_path / "pred", tmp_path / "target", options=NO_LPIPS)
+def test_a_pair_that_cannot_be_scored_leaves_the_others_scored(tmp_path: Path) -> None:
+    """Issue 14: one pair whose sizes differed aborted the whole evaluation with no report."""
+    data = _make_triplets(tmp_path, ["a", "b", "c"])
+    _write(tmp_path / "pred" / "b.png", _random_rgb(0, 40, 47))
+    (tmp_path / "pred" / "c.png").write_bytes(b"not a png")
+    report = evaluate_folders(tmp_path / "pred", tmp_path / "target", source_dir=tmp_path / "source", options=NO_LPIPS)
+    assert [r.name for r in report.images] == ["a"]
+    assert [u.name for u in report.unscored] == ["b", "c"]
+    assert report.unscored[0].reason == "sizes differ: 47x40 vs target 48x40 (evaluation never resizes)"
+    expected = peak_signal_noise_ratio(data["a"]["target"], data["a"]["pred"], data_range=255)
+    assert report.mean()["psnr"] == pytest.approx(expected, abs=1e-6)  # the mean of the scored pair alone
 
 
 def test_label_groups_give_indoor_and_outdoor_means(tmp_path: Path) -> None:
@@ -215,7 +222,7 @@ def test_absent_lpips_weights_leave_the_other_metrics(tmp_path: Path, monkeypatc
     options = EvaluationOptions(lpips_weights=tmp_path / "none", lpips_download=False, device="cpu")
     report = evaluate_folders(tmp_path / "pred", tmp_path / "target", options=options)
     assert report.images[0].scores.lpips is None and report.mean()["lpips"] is None
-    assert report.lpips_missing is not None and "--lpips-weights" in report.lpips_missing
+    assert report.lpips_missing is not None and "--lpips-dir" in report.lpips_missing
     assert report.images[0].scores.psnr > 0
 
 
@@ -243,9 +250,14 @@ def test_json_and_csv_shapes(tmp_path: Path) -> None:
     assert data["mean"]["psnr"] is None and data["mean"]["ssim"] == pytest.approx(0.95)
     assert data["baseline"]["psnr"] == pytest.approx(21.0)
     assert data["groups"]["indoor"]["mean"]["psnr"] == 30.0 and data["groups"]["indoor"]["baseline"]["lpips"] == 0.4
+    assert data["gain"]["ssim"] == pytest.approx(0.2) and data["groups"]["indoor"]["gain"]["psnr"] == 10.0
+    assert data["fdikp_version"] == __version__ and data["date"] and data["unscored"] == []
+    assert {"device", "precision", "tiling"} <= set(data)
     rows = list(csv.DictReader(open(report.write_csv(tmp_path / "r.csv"))))
-    assert [r["name"] for r in rows] == ["a", "same", "mean", "mean:indoor"]
+    assert [r["name"] for r in rows] == ["a", "same", "mean", "mean:indoor", "baseline", "gain", "gain:indoor"]
     assert float(rows[0]["baseline_psnr"]) == 20.0 and float(rows[3]["psnr"]) == 30.0
+    assert float(rows[4]["ssim"]) == pytest.approx(0.75) and float(rows[5]["ssim"]) == pytest.approx(0.2)
+    assert rows[5]["psnr"] == "inf" and float(rows[6]["psnr"]) == 10.0  # an identical pair: infinite PSNR
 
 
 # --- running the model ---------------------------------------------------------------------

@@ -99,6 +99,43 @@ def test_cli_without_lpips_weights_reports_the_rest_and_says_so_once(tmp_path: P
               "--device", "cpu", "--json", str(out)],
     )
     assert result.exit_code == 0, result.output
-    assert result.output.count("LPIPS not computed") == 1 and "--lpips-weights" in result.output
+    assert result.output.count("LPIPS not computed") == 1 and "--lpips-dir" in result.output
     data = json.loads(out.read_text())
     assert data["mean"]["lpips"] is None and data["mean"]["psnr"] > 0 and data["lpips_missing"]
+
+
+def test_cli_scores_the_good_pairs_of_a_folder_with_one_bad_pair(tmp_path: Path) -> None:
+    """Issue 14: a pair whose sizes differ used to abort the run with no report at all."""
+    _pairs(tmp_path)
+    cv2.imwrite(str(tmp_path / "pred" / "two.png"), np.zeros((40, 47, 3), np.uint8))
+    out, table = tmp_path / "r.json", tmp_path / "r.csv"
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["evaluate", str(tmp_path / "pred"), "--target", str(tmp_path / "target"), "--source",
+              str(tmp_path / "source"), "--no-lpips", "--device", "cpu", "--json", str(out), "--csv", str(table)],
+    )
+    assert result.exit_code == 1, result.output
+    assert "not scored: 1 of 2 pairs" in result.output
+    assert "two: sizes differ: 47x40 vs target 48x40" in result.output
+    data = json.loads(out.read_text())
+    assert [i["name"] for i in data["images"]] == ["one"] and data["count"] == 1
+    assert data["unscored"] == [{"name": "two", "reason": "sizes differ: 47x40 vs target 48x40 (evaluation never resizes)"}]
+    assert data["device"] == "cpu" and data["fdikp_version"] and data["tiling"] is None
+    rows = table.read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["one", "mean", "baseline", "gain"]
+
+
+def test_old_option_names_still_work_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FDIKP_LPIPS_DIR", raising=False)  # only the folder given is searched (and the cache)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _pairs(tmp_path)
+    args = ["evaluate", str(tmp_path / "pred"), "--target", str(tmp_path / "target"), "--device", "cpu"]
+    weights = tmp_path / "lpips"
+    weights.mkdir()
+    old = CliRunner().invoke(app, [*args, "--lpips-weights", str(weights), "--no-download", "--overlap", "32"])
+    assert old.exit_code == 0, old.output
+    assert str(weights) in " ".join(old.output.split())  # the folder was searched: named in the note
+    both = CliRunner().invoke(app, [*args, "--lpips-weights", str(weights), "--lpips-dir", str(weights)])
+    assert both.exit_code == 2 and "old name of --lpips-dir" in both.output
+    help_text = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["evaluate", "--help"]).output
+    assert "--tile-overlap" in help_text and "--lpips-dir" in help_text
+    assert "--overlap " not in help_text and "--lpips-weights" not in help_text

@@ -131,7 +131,7 @@ def test_absent_weights_without_download_explain_how_to_provide_them(tmp_path: P
     with pytest.raises(LpipsWeightsMissing) as info:
         load_lpips(tmp_path / "nothing", download=False, cache_dir=tmp_path / "cache")
     message = str(info.value)
-    assert "--lpips-weights" in message and lw.ENV_VAR in message and lw.FEATURES_FILE in message
+    assert "--lpips-dir" in message and lw.ENV_VAR in message and lw.FEATURES_FILE in message
     assert str(tmp_path / "nothing") in message
 
 
@@ -228,4 +228,4 @@ def test_offline_download_reports_how_to_provide_weights(tmp_path: Path, monkeyp
 
     with pytest.raises(LpipsWeightsMissing) as info:
         load_lpips(None, cache_dir=tmp_path / "cache", fetcher=offline)
-    assert "download failed" in str(info.value) and "no network" in str(info.value) and "--lpips-weights" in str(info.value)
+    assert "download failed" in str(info.value) and "no network" in str(info.value) and "--lpips-dir" in str(info.value)

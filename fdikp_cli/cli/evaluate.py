@@ -8,62 +8,111 @@ Two modes:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TypeVar
 
 import typer
 
-from fdikp_cli.cli.deblur import _TONE_LOCK
+from fdikp_cli.cli.deblur import _OVERLAP, _TONE_LOCK
 from fdikp_cli.cli.errors import cli_errors, err_console
+from fdikp_cli.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _renamed(old_name: str, old_value: T | None, name: str, value: T, default: T) -> T:
+    """The value of an option given under its new name or its old (hidden) one, not both."""
+    if old_value is None:
+        return value
+    if value != default:
+        raise ConfigError(f"{old_name} is the old name of {name}: give one of them")
+    return old_value
 
 
 def evaluate_command(
-    pred_dir: Optional[Path] = typer.Argument(None, help="Folder of restored images to score (folder mode)."),
-    target: Optional[Path] = typer.Option(None, "--target", help="Folder of sharp targets (folder mode)."),
+    pred_dir: Optional[Path] = typer.Argument(
+        None, metavar="[PRED_DIR]", help="Folder of restored images to score (folder mode).", show_default=False
+    ),
+    target: Optional[Path] = typer.Option(None, "--target", metavar="DIR", help="Folder of sharp targets (folder mode)."),
     source: Optional[Path] = typer.Option(
-        None, "--source", help="Folder mode: the blurry inputs, to report their own scores (the baseline)."
+        None, "--source", metavar="DIR",
+        help="Folder mode: the blurry inputs, to report their own scores (the baseline) and the gain.",
     ),
-    pair_by: str = typer.Option("name", "--pair-by", help="Folder mode: pair by file 'name' or sorted 'order'."),
+    pair_by: str = typer.Option(
+        "name", "--pair-by", metavar="name|order", help="Folder mode: pair by file 'name' or sorted 'order'."
+    ),
     dataset: Optional[str] = typer.Option(
-        None, "--dataset", help="Run the model over a test split: dpdd, lfdof, realdof, rtf or pairs."
+        None, "--dataset", metavar="NAME", help="Run the model over a test split: dpdd, lfdof, realdof, rtf or pairs."
     ),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="The dataset's folder (with --dataset)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Model weights (default: the shipped weights)."),
-    tile: Optional[int] = typer.Option(None, "--tile", min=0, help="Run the model in tiles of N pixels (default: whole image)."),
-    overlap: int = typer.Option(64, "--overlap", min=0, help="Tile overlap in pixels (with --tile)."),
-    save_outputs: Optional[Path] = typer.Option(None, "--save-outputs", help="Also write the model's outputs here."),
-    protocol: str = typer.Option("dpdd", "--protocol", help="dpdd (scikit-image SSIM, float outputs) or wang (MATLAB SSIM, 8-bit outputs)."),
-    bit_depth: int = typer.Option(8, "--bit-depth", help="Read images as 8-bit (16-bit files reduced to their high byte) or 16."),
-    lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="Folder holding the LPIPS weights."),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", metavar="DIR", help="The dataset's folder (with --dataset)."
+    ),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", metavar="FILE", help="Model weights (default: the shipped weights)."
+    ),
+    tile: Optional[int] = typer.Option(
+        None, "--tile", min=0, metavar="PX", help="Run the model in tiles of PX pixels (default: whole image)."
+    ),
+    tile_overlap: int = typer.Option(
+        _OVERLAP, "--tile-overlap", min=0, metavar="PX", help="Pixels shared by neighbouring tiles (with --tile)."
+    ),
+    old_overlap: Optional[int] = typer.Option(None, "--overlap", min=0, hidden=True),  # the name before 0.2
+    save_outputs: Optional[Path] = typer.Option(
+        None, "--save-outputs", metavar="DIR", help="Also write the model's outputs here."
+    ),
+    protocol: str = typer.Option(
+        "dpdd", "--protocol", metavar="NAME",
+        help="dpdd (scikit-image SSIM, float outputs) or wang (MATLAB SSIM, 8-bit outputs).",
+    ),
+    bit_depth: int = typer.Option(
+        8, "--bit-depth", metavar="8|16", help="Read images as 8-bit (16-bit files reduced to their high byte) or 16."
+    ),
+    lpips_dir: Optional[Path] = typer.Option(
+        None, "--lpips-dir", metavar="DIR",
+        help="Folder holding the LPIPS weights (then $FDIKP_LPIPS_DIR, ~/.cache/fdikp/lpips, a download).",
+    ),
+    old_lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", hidden=True),  # the name before 0.2
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download the LPIPS weights."),
-    labels_indoor: Optional[Path] = typer.Option(None, "--labels-indoor", help="Text file of indoor image names."),
-    labels_outdoor: Optional[Path] = typer.Option(None, "--labels-outdoor", help="Text file of outdoor image names."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the per-image scores and means as CSV."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N]."),
+    labels_indoor: Optional[Path] = typer.Option(
+        None, "--labels-indoor", metavar="FILE", help="Text file of indoor image names."
+    ),
+    labels_outdoor: Optional[Path] = typer.Option(
+        None, "--labels-outdoor", metavar="FILE", help="Text file of outdoor image names."
+    ),
+    json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write the report as JSON."),
+    csv_path: Optional[Path] = typer.Option(
+        None, "--csv", metavar="FILE", help="Write the per-image scores, means and gain as CSV."
+    ),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option(
         "auto",
         "--precision",
+        metavar="PRECISION",
         help="With --dataset: the model's precision. auto (CPU: bf16 where the CPU has native bf16, else fp32; "
         "CUDA: bf16, else fp16), fp32, fp16 or bf16. Metrics are always computed in float64 / float32.",
     ),
     tone_lock: float = typer.Option(
-        _TONE_LOCK, "--tone-lock", min=0.0,
+        _TONE_LOCK, "--tone-lock", min=0.0, metavar="SIGMA",
         help="With --dataset: the outputs keep the input's tones above this Gaussian sigma (px), as deblur "
         "writes them; 0: score the raw model output.",
     ),
 ) -> None:
     """Score restored images (PSNR, SSIM, MAE, LPIPS) under a named protocol, with the blurry input's
-    scores beside them when the inputs are known."""
+    scores beside them when the inputs are known.
+
+    Pairs that cannot be scored (sizes differ, unreadable files) are listed with the reason; the
+    others are scored and reported, and the exit status is 1.
+    """
     with cli_errors():
         from rich.console import Console
         from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from fdikp_cli.errors import ConfigError
         from fdikp_cli.evaluation import EvaluationOptions, evaluate_dataset, evaluate_folders
         from fdikp_cli.evaluation.report import image_table, summary_table
 
+        tile_overlap = _renamed("--overlap", old_overlap, "--tile-overlap", tile_overlap, _OVERLAP)
+        lpips_dir = _renamed("--lpips-weights", old_lpips_weights, "--lpips-dir", lpips_dir, None)
         folder_mode = pred_dir is not None
         if folder_mode == (dataset is not None):
             raise ConfigError("give either PRED_DIR with --target, or --dataset with --data-root")
@@ -76,7 +125,7 @@ def evaluate_command(
             protocol=protocol,
             bit_depth=bit_depth,
             use_lpips=not no_lpips,
-            lpips_weights=lpips_weights,
+            lpips_weights=lpips_dir,
             lpips_download=not no_download,
             device=device,
             precision=precision,
@@ -84,8 +133,9 @@ def evaluate_command(
             tone_lock=tone_lock or None,
         )
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=err_console, transient=True,
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), console=err_console, transient=True,
+            speed_estimate_period=3600.0,  # a CPU may take minutes per image: keep every sample
         ) as bar:
             task = bar.add_task("evaluating", total=None)
 
@@ -102,7 +152,7 @@ def evaluate_command(
                     data_root,  # type: ignore[arg-type]
                     weights,
                     tile=tile,
-                    overlap=overlap,
+                    overlap=tile_overlap,
                     save_outputs=save_outputs,
                     options=options,
                     progress=progress,
@@ -124,7 +174,14 @@ def evaluate_command(
             err_console.print(f"[yellow]LPIPS not computed:[/] {escape(report.lpips_missing)}", highlight=False)
         for warning in report.warnings:
             err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        if report.unscored:
+            total = len(report.images) + len(report.unscored)
+            err_console.print(f"[red]not scored:[/] {len(report.unscored)} of {total} pairs", highlight=False)
+            for item in report.unscored:
+                err_console.print(escape(f"  {item.name}: {item.reason}"), highlight=False, soft_wrap=True)
         if json_path is not None:
             report.write_json(json_path)
         if csv_path is not None:
             report.write_csv(csv_path)
+    if report.unscored:
+        raise typer.Exit(1)

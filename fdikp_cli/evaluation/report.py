@@ -2,26 +2,34 @@
 blurry input's own scores (the baseline), and what produced them; as JSON, CSV or rich tables.
 
 JSON shape:
-    {"protocol": "dpdd", "protocol_description": ..., "bit_depth": 8,
+    {"fdikp_version": "0.1.0", "date": ISO 8601 UTC, "device": "cpu" (where the metrics and
+     the model ran), "precision": "bf16" | null (the model's; null: no model ran),
+     "tiling": {"tile", "overlap", "whole_image"} | null (null: no model ran),
+     "protocol": "dpdd", "protocol_description": ..., "bit_depth": 8,
      "images": [{"name", "psnr", "ssim", "mae", "lpips", "baseline": {"psnr", ...}}, ...],
-     "mean": {"psnr", "ssim", "mae", "lpips"}, "baseline": {"psnr", ...},
-     "groups": {"indoor": {"images": [...], "mean": {...}, "baseline": {...}}, ...},
-     "count": N, "lpips": {"directory", "origin"} | null, "lpips_missing": str | null,
-     "tiling": {...} | null, "weights": {...} | null, "model_run": {"device", "precision"} | null,
-     "layout": str | null, "warnings": [...]}
-"lpips" is null when LPIPS was not computed, "baseline" keys are absent when the blurry inputs
-are unknown, and a non-finite value (the PSNR of identical images) is written as null.
+     "mean": {"psnr", "ssim", "mae", "lpips"}, "baseline": {"psnr", ...}, "gain": {"psnr", ...},
+     "groups": {"indoor": {"images": [...], "mean": {...}, "baseline": {...}, "gain": {...}}, ...},
+     "count": N, "unscored": [{"name", "reason"}, ...], "lpips": {"directory", "origin"} | null,
+     "lpips_missing": str | null, "weights": {...} | null,
+     "model_run": {"device", "precision", "tone_lock"} | null, "layout": str | null, "warnings": [...]}
+"lpips" is null when LPIPS was not computed, "baseline" and "gain" keys are absent when the
+blurry inputs are unknown, and a non-finite value (the PSNR of identical images) is written as
+null. "unscored" lists the pairs that could not be scored (sizes differ, unreadable...), each
+with its reason; the means are over the scored images. The CSV has one row per image, then
+"mean", "baseline" and "gain" rows (and "mean:GROUP", "gain:GROUP").
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from fdikp_cli import __version__
 from fdikp_cli.errors import FdikpError
 
 if TYPE_CHECKING:
@@ -66,12 +74,28 @@ def _clean(scores: dict[str, float | None]) -> dict[str, float | None]:
     return {k: _finite(v) for k, v in scores.items()}
 
 
+@dataclass(frozen=True)
+class Unscored:
+    """A pair that could not be scored, and why (one line)."""
+
+    name: str
+    reason: str
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 @dataclass
 class EvaluationReport:
     protocol: str
     protocol_description: str
     bit_depth: int
     images: list[ImageResult]
+    unscored: list[Unscored] = field(default_factory=list)
+    device: str | None = None  # where the metrics (and the model) ran
+    fdikp_version: str = __version__
+    date: str = field(default_factory=_now)
     groups: dict[str, list[str]] = field(default_factory=dict)  # e.g. "indoor" -> image names
     lpips: dict[str, str] | None = None  # where the LPIPS weights came from
     lpips_missing: str | None = None  # why LPIPS was not computed
@@ -101,6 +125,15 @@ class EvaluationReport:
         selected = self._select(self.groups[group] if group else None)
         return mean_scores(r.baseline for r in selected if r.baseline is not None)
 
+    def gain(self, group: str | None = None) -> dict[str, float | None] | None:
+        """Mean output minus mean blurry input, per metric (None without a baseline)."""
+        baseline = self.baseline_mean(group)
+        if baseline is None:
+            return None
+        output = self.mean(group)
+        return {m: output[m] - baseline[m] if output[m] is not None and baseline[m] is not None else None
+                for m in METRICS}
+
     def to_json(self) -> dict[str, Any]:
         images = []
         for result in self.images:
@@ -109,16 +142,23 @@ class EvaluationReport:
                 entry["baseline"] = _clean(result.baseline.as_dict())
             images.append(entry)
         data: dict[str, Any] = {
+            "fdikp_version": self.fdikp_version,
+            "date": self.date,
+            "device": self.device,
+            "precision": self.model_run.get("precision") if self.model_run else None,
+            "tiling": self.tiling,
             "protocol": self.protocol,
             "protocol_description": self.protocol_description,
             "bit_depth": self.bit_depth,
             "count": len(self.images),
             "images": images,
+            "unscored": [{"name": u.name, "reason": u.reason} for u in self.unscored],
             "mean": _clean(self.mean()),
         }
         baseline = self.baseline_mean()
         if baseline is not None:
             data["baseline"] = _clean(baseline)
+            data["gain"] = _clean(self.gain() or {})
         if self.groups:
             data["groups"] = {}
             for group, names in self.groups.items():
@@ -126,11 +166,11 @@ class EvaluationReport:
                 group_baseline = self.baseline_mean(group)
                 if group_baseline is not None:
                     entry["baseline"] = _clean(group_baseline)
+                    entry["gain"] = _clean(self.gain(group) or {})
                 data["groups"][group] = entry
         data.update(
             lpips=self.lpips,
             lpips_missing=self.lpips_missing,
-            tiling=self.tiling,
             weights=self.weights,
             model_run=self.model_run,
             layout=self.layout,
@@ -142,7 +182,9 @@ class EvaluationReport:
         return _write_text(Path(path), json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
 
     def csv_rows(self) -> list[dict[str, Any]]:
-        """One row per image, then one per mean ("mean", "mean:<group>"); baseline_* columns."""
+        """One row per image, then the means ("mean", "mean:<group>") with baseline_* columns,
+        and with a baseline also its means ("baseline") and the gain ("gain", "gain:<group>")
+        in the metric columns."""
         rows: list[dict[str, Any]] = []
 
         def row(name: str, kind: str, scores: dict[str, float | None], baseline: dict[str, float | None] | None):
@@ -156,6 +198,11 @@ class EvaluationReport:
         row("mean", "mean", self.mean(), self.baseline_mean())
         for group in self.groups:
             row(f"mean:{group}", "mean", self.mean(group), self.baseline_mean(group))
+        baseline = self.baseline_mean()
+        if baseline is not None:
+            row("baseline", "baseline", baseline, None)
+            for group in [None, *self.groups]:
+                row("gain" if group is None else f"gain:{group}", "gain", self.gain(group) or {}, None)
         return rows
 
     def write_csv(self, path: str | Path) -> Path:
@@ -199,7 +246,7 @@ def image_table(report: EvaluationReport) -> Table:
     from rich.table import Table
 
     table = Table(title=f"{len(report.images)} images, protocol {report.protocol}, {report.bit_depth}-bit", show_lines=False)
-    table.add_column("image")
+    table.add_column("image", overflow="fold")
     for metric in METRICS:
         table.add_column(metric.upper() + (" (input)" if report.has_baseline else ""), justify="right")
     for result in report.images:
@@ -229,13 +276,9 @@ def summary_table(report: EvaluationReport) -> Table:
         label = "all" if group is None else group
         output = report.mean(group)
         table.add_row(label, str(count), "output", *(_fmt(m, output[m]) for m in METRICS))
-        baseline = report.baseline_mean(group)
-        if baseline is not None:
+        baseline, gain = report.baseline_mean(group), report.gain(group)
+        if baseline is not None and gain is not None:
             table.add_row("", "", "blurry input", *(_fmt(m, baseline[m]) for m in METRICS))
-            gain = {
-                m: (output[m] - baseline[m]) if output[m] is not None and baseline[m] is not None else None
-                for m in METRICS
-            }
             table.add_row("", "", "gain", *(_signed(m, gain[m]) for m in METRICS), end_section=True)
     return table
 

@@ -2,20 +2,22 @@
 
 Both paths score one image at a time (full-resolution images differ in size; the metric
 functions themselves are batched). PSNR / SSIM / MAE are computed in float64, LPIPS in float32.
+A pair that cannot be scored (sizes differ, unreadable file, too small...) does not stop the
+run: it is listed in the report's `unscored` with its reason, and the others are scored.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import torch
 
-from fdikp_cli.errors import DatasetError, LpipsWeightsMissing
+from fdikp_cli.errors import DatasetError, FdikpError, LpipsWeightsMissing
 from fdikp_cli.evaluation.pairing import DatasetName, EvalPair, PairBy, pair_folders, resolve_dataset
 from fdikp_cli.evaluation.protocol_io import Protocol, check_bit_depth, get_protocol, quantize, read_image, write_png
-from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores
+from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores, Unscored
 from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
 from fdikp_cli.inference.device import precision_name, resolve_device, resolve_precision
 from fdikp_cli.metrics import mae, psnr, ssim
@@ -23,6 +25,8 @@ from fdikp_cli.metrics.lpips import LPIPS, load_lpips
 
 ProgressHook = Callable[[int, int, str], None]
 """Called after each image with (done, total, image name)."""
+Predict = Callable[[EvalPair], "tuple[torch.Tensor, torch.Tensor | None]"]
+"""One pair's prediction and blurry source (None when unknown), (1, 3, H, W) in [0, 1]."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class EvaluationOptions:
     protocol: str = "dpdd"
     bit_depth: int = 8
     use_lpips: bool = True
-    lpips_weights: Path | None = None  # searched first; then $FDIKP_LPIPS_DIR, then the cache
+    lpips_weights: Path | None = None  # folder searched first (--lpips-dir); then $FDIKP_LPIPS_DIR, the cache
     lpips_download: bool = True
     device: str = "auto"  # auto|cpu|cuda|cuda:N|mps ("auto": CUDA when available)
     precision: str = "auto"  # the model's autocast precision (--dataset): auto|fp32|fp16|bf16, see resolve_precision
@@ -116,7 +120,8 @@ def _load_lpips_or_reason(options: EvaluationOptions, device: torch.device) -> t
         return None, str(exc)
 
 
-def _new_report(options: EvaluationOptions, lpips: LPIPS | None, lpips_missing: str | None) -> EvaluationReport:
+def _new_report(options: EvaluationOptions, lpips: LPIPS | None, lpips_missing: str | None,
+                device: torch.device) -> EvaluationReport:
     protocol = get_protocol(options.protocol)
     source = lpips.source if lpips is not None else None
     return EvaluationReport(
@@ -126,24 +131,39 @@ def _new_report(options: EvaluationOptions, lpips: LPIPS | None, lpips_missing: 
         images=[],
         lpips={"directory": str(source.directory), "origin": source.origin} if source is not None else None,
         lpips_missing=lpips_missing,
+        device=str(device),
     )
+
+
+def _one_line(exc: BaseException, name: str) -> str:
+    """The error's first line, without the pair name that the report already shows."""
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    text = text.removeprefix(f"{name}: ")
+    return text if isinstance(exc, FdikpError) else f"{type(exc).__name__}: {text}"
 
 
 def _score_all(
     pairs: list[EvalPair],
-    predictions: Iterable[tuple[torch.Tensor, torch.Tensor | None]],
+    predict: Predict,
     scorer: Scorer,
     options: EvaluationOptions,
     progress: ProgressHook | None,
-) -> list[ImageResult]:
-    results = []
-    for done, (pair, (pred, source)) in enumerate(zip(pairs, predictions), start=1):
-        target = read_image(pair.target, options.bit_depth)
-        baseline = scorer(f"{pair.name} (blurry input)", source, target) if source is not None else None
-        results.append(ImageResult(pair.name, scorer(pair.name, pred, target), baseline))
+) -> tuple[list[ImageResult], list[Unscored]]:
+    """Score every pair that can be scored; the others come back with their reason."""
+    results: list[ImageResult] = []
+    unscored: list[Unscored] = []
+    for done, pair in enumerate(pairs, start=1):
+        try:
+            pred, source = predict(pair)
+            target = read_image(pair.target, options.bit_depth)
+            baseline = scorer(f"{pair.name} (blurry input)", source, target) if source is not None else None
+            results.append(ImageResult(pair.name, scorer(pair.name, pred, target), baseline))
+        except Exception as exc:  # noqa: BLE001 - one bad pair must not end the evaluation
+            unscored.append(Unscored(pair.name, _one_line(exc, pair.name)))
         if progress is not None:
             progress(done, len(pairs), pair.name)
-    return results
+    return results, unscored
 
 
 def _prepare(options: EvaluationOptions) -> tuple[torch.device, Scorer, EvaluationReport]:
@@ -151,7 +171,7 @@ def _prepare(options: EvaluationOptions) -> tuple[torch.device, Scorer, Evaluati
     check_bit_depth(options.bit_depth)
     device = resolve_device(options.device)
     lpips, reason = _load_lpips_or_reason(options, device)
-    return device, Scorer(protocol, options.bit_depth, lpips, device), _new_report(options, lpips, reason)
+    return device, Scorer(protocol, options.bit_depth, lpips, device), _new_report(options, lpips, reason, device)
 
 
 def evaluate_folders(
@@ -170,13 +190,12 @@ def evaluate_folders(
     report.groups, report.warnings = assign_groups(pairs, options.labels)
     report.layout = f"{pred_dir} vs {target_dir} (paired by {pair_by})"
 
-    def predictions() -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        for pair in pairs:
-            assert pair.prediction is not None
-            source = read_image(pair.source, options.bit_depth) if pair.source is not None else None
-            yield read_image(pair.prediction, options.bit_depth), source
+    def predict(pair: EvalPair) -> tuple[torch.Tensor, torch.Tensor | None]:
+        assert pair.prediction is not None
+        source = read_image(pair.source, options.bit_depth) if pair.source is not None else None
+        return read_image(pair.prediction, options.bit_depth), source
 
-    report.images = _score_all(pairs, predictions(), scorer, options, progress)
+    report.images, report.unscored = _score_all(pairs, predict, scorer, options, progress)
     return report
 
 
@@ -220,15 +239,14 @@ def evaluate_dataset(
     )
     out_dir = Path(save_outputs) if save_outputs is not None else None
 
-    def predictions() -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        for pair in resolved.pairs:
-            assert pair.source is not None
-            source = read_image(pair.source, options.bit_depth)  # (1, 3, H, W) float64
-            pred = restore(loaded.model, source.float(), tile=tile, overlap=overlap, device=device, dtype=dtype,
-                           tone_lock=options.tone_lock)
-            if out_dir is not None:
-                write_png(out_dir / f"{pair.name}.png", pred, options.bit_depth)
-            yield pred, source
+    def predict(pair: EvalPair) -> tuple[torch.Tensor, torch.Tensor | None]:
+        assert pair.source is not None
+        source = read_image(pair.source, options.bit_depth)  # (1, 3, H, W) float64
+        pred = restore(loaded.model, source.float(), tile=tile, overlap=overlap, device=device, dtype=dtype,
+                       tone_lock=options.tone_lock)
+        if out_dir is not None:
+            write_png(out_dir / f"{pair.name}.png", pred, options.bit_depth)
+        return pred, source
 
-    report.images = _score_all(resolved.pairs, predictions(), scorer, options, progress)
+    report.images, report.unscored = _score_all(resolved.pairs, predict, scorer, options, progress)
     return report

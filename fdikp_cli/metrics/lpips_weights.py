@@ -1,7 +1,7 @@
 """Finding, verifying and (when absent) downloading the LPIPS v0.1 AlexNet weights.
 
 Two safetensors files, looked for together in one folder, in this order:
-  1. the folder passed by the caller (`--lpips-weights DIR`),
+  1. the folder passed by the caller (`--lpips-dir DIR`),
   2. $FDIKP_LPIPS_DIR,
   3. the user cache: $XDG_CACHE_HOME/fdikp/lpips, by default ~/.cache/fdikp/lpips.
 Where none holds both, they are downloaded from the official public URLs (torchvision's
@@ -223,7 +223,7 @@ def how_to_provide(searched: list[tuple[str, Path]], reason: str = "") -> str:
     places = "; ".join(f"{where}: {path}" for where, path in searched)
     text = (
         f"LPIPS needs {FEATURES_FILE} and {HEADS_FILE} in one folder (looked in {places}). "
-        f"Pass --lpips-weights DIR or set {ENV_VAR}=DIR, or allow the one-time download into the cache"
+        f"Pass --lpips-dir DIR or set {ENV_VAR}=DIR, or allow the one-time download into the cache"
     )
     return text + (f" ({reason})." if reason else ".")
 
