@@ -124,7 +124,7 @@ def test_missing_dataset_layout_says_what_was_expected(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="test_c/source"):
         resolve_dataset("dpdd", tmp_path / "empty")
-    with pytest.raises(DatasetError, match="unknown dataset"):
+    with pytest.raises(ConfigError, match="unknown dataset"):
         resolve_dataset("imagenet", tmp_path / "empty")  # type: ignore[arg-type]
 
 

@@ -30,7 +30,7 @@ def _renamed(old_name: str, old_value: T | None, name: str, value: T, default: T
 
 def evaluate_command(
     pred_dir: Optional[Path] = typer.Argument(
-        None, metavar="[PRED_DIR]", help="Folder of restored images to score (folder mode).", show_default=False
+        None, metavar="PRED_DIR", help="Folder of restored images to score (folder mode).", show_default=False
     ),
     target: Optional[Path] = typer.Option(None, "--target", metavar="DIR", help="Folder of sharp targets (folder mode)."),
     source: Optional[Path] = typer.Option(

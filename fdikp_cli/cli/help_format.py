@@ -6,7 +6,9 @@ every word: names on the left (up to 30 columns), descriptions wrapped beside th
 
 Click's wrapper also breaks words at hyphens, which split option names inside descriptions
 ("--sharp-" / "dir"). The formatter here wraps with the hyphens of the descriptions protected
-(a non-breaking hyphen while wrapping, the plain one again in the output).
+(a non-breaking hyphen while wrapping, the plain one again in the output). Arguments are shown
+as Click shows them (`SHARP_DIR`, `[PRED_DIR]`, `INPUT...`), without Typer's `{SHARP_DIR}`
+and `<path>` decorations.
 
     app.command("deblur", cls=Command)(deblur_command)     # and typer.Typer(cls=Group)
 """
@@ -14,6 +16,8 @@ Click's wrapper also breaks words at hyphens, which split option names inside de
 from __future__ import annotations
 
 from typing import Any, Sequence
+
+import typer
 
 from typer.core import TyperCommand, TyperGroup
 
@@ -50,10 +54,41 @@ class HelpContext(_BaseContext):  # type: ignore[misc, valid-type]
     formatter_class = HelpFormatter
 
 
+def _argument_name(param: Any, in_usage: bool) -> str:
+    name = param.metavar or param.name.upper()
+    if param.nargs != 1 and not name.endswith("..."):
+        name += "..."
+    return f"[{name}]" if in_usage and not param.required else name
+
+
 class Command(TyperCommand):
-    """A Typer command whose --help uses HelpFormatter."""
+    """A Typer command whose --help uses HelpFormatter and shows arguments plainly."""
 
     context_class = HelpContext
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                pieces.append(_argument_name(param, in_usage=True))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: typer.Context, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_argument_name(param, in_usage=False), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 class Group(TyperGroup):

@@ -8,18 +8,28 @@ from typing import Optional
 import typer
 
 
+# Repeated here so that `--help` needs no import of the engine; tests/test_cli_help.py checks it
+# equals SynthConfig().max_radius.
+_MAX_RADIUS = 30.0
+
+
 def synth_command(
-    sharp_dir: Path = typer.Argument(..., help="Folder of sharp photos (searched recursively)."),
-    out_dir: Path = typer.Argument(..., help="Output folder; gets source/, target/ and radius/."),
-    count: int = typer.Option(..., "--count", "-n", min=1, help="Number of pairs to write."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same pairs."),
-    max_radius: Optional[float] = typer.Option(
-        None,
-        "--max-radius",
-        min=0.0,
-        help="Largest circle-of-confusion radius in px (default: SynthConfig.max_radius).",
+    sharp_dir: Path = typer.Argument(
+        ..., metavar="SHARP_DIR", help="Folder of sharp photos (searched recursively).", show_default=False
     ),
-    crop: Optional[int] = typer.Option(None, "--crop", min=8, help="Random square crop of this side before blurring."),
+    out_dir: Path = typer.Argument(
+        ..., metavar="OUT_DIR", help="Output folder; gets source/, target/ and radius/.", show_default=False
+    ),
+    count: int = typer.Option(..., "--count", "-n", min=1, metavar="N", help="Number of pairs to write.",
+                              show_default=False),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Random seed; the same seed gives the same pairs."),
+    max_radius: float = typer.Option(
+        _MAX_RADIUS, "--max-radius", min=0.0, metavar="PX",
+        help="Largest circle-of-confusion radius in px (matches real DPDD blur at 1024x683).",
+    ),
+    crop: Optional[int] = typer.Option(
+        None, "--crop", min=8, metavar="PX", help="Random square crop of this side before blurring (default: none)."
+    ),
 ) -> None:
     """Write COUNT synthetic (defocused, sharp) pairs, with the CoC radius map of each.
 
@@ -41,7 +51,7 @@ def synth_command(
     from fdikp_cli.synth.writer import write_synth_folder
 
     with cli_errors():
-        config = SynthConfig() if max_radius is None else SynthConfig(max_radius=max_radius)
+        config = SynthConfig(max_radius=max_radius)
         columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err_console, transient=False) as progress:
             task = progress.add_task("synth", total=count)

@@ -47,6 +47,17 @@ def _nested(pairs: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
+def _check_dataset_spec(spec: str) -> None:
+    """A --dataset that cannot be parsed is a usage error (exit 2), found before anything is built."""
+    from fdikp_cli.data import parse_dataset_spec
+    from fdikp_cli.errors import ConfigError, DatasetError
+
+    try:
+        parse_dataset_spec(spec)
+    except DatasetError as exc:
+        raise ConfigError(f"--dataset: {exc}") from None
+
+
 def train_command(
     dataset: Optional[str] = typer.Option(
         None, "--dataset", metavar="SPEC", help=_default(_DATASET_HELP, "dpdd, or lfdof with --preset paper-lfdof")
@@ -176,4 +187,5 @@ def train_command(
                 err_console.print(escape(f"continuing with the configuration of {base}"), highlight=False)
         config = resolve(preset, base, overrides, list(assignments),
                          StageOptions(crop=crop, batch_size=batch_size, lr=lr, steps=stage_steps))
+        _check_dataset_spec(config.data.dataset)
         train(config, resume=resume, console=err_console, allow_config_change=allow_config_change)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from fdikp_cli.data.images import list_images
-from fdikp_cli.errors import DatasetError
+from fdikp_cli.errors import ConfigError, DatasetError
 
 DatasetName = Literal["dpdd", "lfdof", "realdof", "rtf", "pairs"]
 DATASETS: tuple[str, ...] = ("dpdd", "lfdof", "realdof", "rtf", "pairs")
@@ -122,7 +122,7 @@ def pair_folders(
     if pair_by == "order":
         return pair_by_order(Path(first_dir), Path(target_dir), Path(source_dir) if source_dir else None)
     if pair_by != "name":
-        raise DatasetError(f"pair_by must be 'name' or 'order', got {pair_by!r}")
+        raise ConfigError(f"--pair-by must be 'name' or 'order', got {pair_by!r}")
     return pair_by_name(Path(first_dir), Path(target_dir), Path(source_dir) if source_dir else None)
 
 
@@ -163,9 +163,9 @@ def _pairs_layout(root: Path, by: PairBy = "name") -> ResolvedDataset | None:
 
 def resolve_dataset(dataset: DatasetName, data_root: str | Path) -> ResolvedDataset:
     """The test-split pairs of a dataset root; the plain pairs layout is accepted for all."""
-    root = _require_dir(Path(data_root).expanduser(), "dataset folder")
     if dataset not in DATASETS:
-        raise DatasetError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+    root = _require_dir(Path(data_root).expanduser(), "dataset folder")
     found: ResolvedDataset | None = None
     if dataset == "dpdd":
         # DPDD source/target names differ: sorted order, in test_c or in a folder laid out like it.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fdikp_cli.errors import OutputExistsError, WeightsError
+from fdikp_cli.errors import ConfigError, OutputExistsError, WeightsError
 from fdikp_cli.training.checkpoint import RunPaths, latest_checkpoint, read_json
 
 Which = Literal["auto", "swa", "best", "last"]
@@ -27,14 +27,15 @@ class ExportResult:
 
 
 def run_model_file(run_dir: Path, which: str = "auto") -> tuple[str, Path]:
-    """(kind, weights file) of the run's model of that kind; WeightsError when absent."""
+    """(kind, weights file) of the run's model of that kind; WeightsError when absent,
+    ConfigError for an unknown kind."""
+    if which not in WHICH:
+        raise ConfigError(f"--which must be one of {', '.join(WHICH)}, got {which!r}")
     paths = RunPaths(Path(run_dir).expanduser())
     if not paths.root.is_dir():
         raise WeightsError(f"run folder not found: {paths.root}")
     last = latest_checkpoint(paths)
     candidates = {"swa": paths.swa, "best": paths.best, "last": last[0] if last else None}
-    if which not in WHICH:
-        raise WeightsError(f"--which must be one of {', '.join(WHICH)}, got {which!r}")
     order = ["swa", "best", "last"] if which == "auto" else [which]
     for kind in order:
         path = candidates[kind]
