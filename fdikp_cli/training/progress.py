@@ -43,6 +43,7 @@ class ProgressReporter:
             self._progress = Progress(
                 TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
                 TimeRemainingColumn(), console=self.console, transient=False,
+                speed_estimate_period=600.0,  # large crops on a CPU take many seconds a step: keep more samples
             )
             self._task = self._progress.add_task("train", total=total_steps, completed=start_step, stats="")
             self._progress.start()
