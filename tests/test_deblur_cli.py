@@ -182,6 +182,18 @@ def test_ctrl_c_says_how_to_continue(tmp_path: Path, tiny_weights: Path, monkeyp
     assert (tmp_path / "a_deblurred.png").is_file() and not (tmp_path / "b_deblurred.png").exists()
 
 
+def test_summary_at_80_columns_keeps_whole_file_names(tmp_path: Path, tiny_weights: Path) -> None:
+    """Long paths used to be cut from the right with "…", hiding the file names."""
+    source = tmp_path / "a_rather_long_folder_name_without_spaces" / "photo_with_a_long_name.png"
+    _photo(source, 16, 16)
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["deblur", str(source), "--weights", str(tiny_weights)])
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("fdikp deblur") :]
+    assert "…" not in table
+    cells = "".join(line.split("│")[1].strip() for line in table.splitlines() if line.count("│") > 2)
+    assert cells.endswith("photo_with_a_long_name.png")  # the input column, folded over lines
+
+
 def test_missing_weights_file_is_an_error(tmp_path: Path) -> None:
     _photo(tmp_path / "w.png")
     result = _run(str(tmp_path / "w.png"), "--weights", str(tmp_path / "none.safetensors"))
