@@ -67,3 +67,16 @@ def test_missing_explicit_file_fails_but_default_may_fall_back(tmp_path: Path, m
     assert not loaded.trained
     with pytest.raises(WeightsError):
         load_model(None, allow_random=False)
+
+
+def test_half_precision_storage_halves_the_file_and_loads_into_float32(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = FDIKP(FDIKPConfig(kernel_size=3, widths=(8, 16, 16, 16), attention_heads=2))
+    full = save_weights(model, tmp_path / "full.safetensors")
+    half = save_weights(model, tmp_path / "half.safetensors", storage_dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert all(v.dtype == torch.float16 for v in read_weights(half).state_dict.values() if v.is_floating_point())
+    loaded = load_model(half).model
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    for key, value in model.state_dict().items():  # fp16 rounding only: relative error <= 2^-11
+        assert torch.allclose(loaded.state_dict()[key], value, rtol=2**-10, atol=1e-7), key
