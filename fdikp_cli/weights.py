@@ -40,11 +40,15 @@ def save_weights(
     path: str | Path,
     config: FDIKPConfig | None = None,
     provenance: dict[str, Any] | None = None,
+    storage_dtype: torch.dtype | None = None,
 ) -> Path:
     """Write the model's state dict and its configuration + provenance as a safetensors file.
 
     The file is written to a temporary name and renamed, so a crash never leaves half a file;
     it gets the mode the umask gives new files (safetensors writes 0600).
+    storage_dtype (e.g. torch.float16): floating-point tensors are stored in that type, which
+    halves the file; loading casts them back to the model's float32 parameters. Check the
+    outputs against the full-precision file before shipping (weights/README.md does).
     """
     from safetensors.torch import save_file
 
