@@ -23,7 +23,9 @@ def _save_png(path: Path, image: np.ndarray) -> None:
 def run_demo(out_dir: Path = Path("demo_out"), seed: int = 3) -> dict[str, float]:
     import torch
 
+    from fdikp_cli.inference.device import precision_name, resolve_precision
     from fdikp_cli.inference.restore import restore
+    from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
     from fdikp_cli.metrics import psnr, ssim
     from fdikp_cli.synth import SynthConfig, make_demo_scene, synthesize_pair
     from fdikp_cli.weights import load_model
@@ -51,7 +53,8 @@ def run_demo(out_dir: Path = Path("demo_out"), seed: int = 3) -> dict[str, float
     to_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()  # noqa: E731
     blurred_t, sharp_t = to_tensor(pair.blurred), to_tensor(pair.sharp)
     start = time.perf_counter()
-    restored_t = restore(loaded.model, blurred_t)
+    dtype = resolve_precision("auto", torch.device("cpu"))  # as `fdikp deblur` runs it
+    restored_t = restore(loaded.model, blurred_t, dtype=dtype, tone_lock=DEFAULT_TONE_LOCK_SIGMA)
     seconds = time.perf_counter() - start
 
     restored = restored_t[0].numpy().transpose(1, 2, 0)
@@ -71,7 +74,7 @@ def run_demo(out_dir: Path = Path("demo_out"), seed: int = 3) -> dict[str, float
     print(f"scene: procedural test scene {sharp.shape[1]}x{sharp.shape[0]}, synthetic defocus (seed {seed})")
     print(f"PSNR  blurred {result['psnr_blurred']:.2f} dB -> deblurred {result['psnr_deblurred']:.2f} dB (gain {gain:+.2f} dB)")
     print(f"SSIM  blurred {result['ssim_blurred']:.4f} -> deblurred {result['ssim_deblurred']:.4f}")
-    print(f"time  {seconds:.2f} s on CPU")
+    print(f"time  {seconds:.2f} s on CPU ({precision_name(dtype)}, tone lock sigma {DEFAULT_TONE_LOCK_SIGMA:g} px)")
     print(f"wrote {out_dir / 'deblurred.png'} and {out_dir / 'compare.png'} (blurred | deblurred | sharp)")
     return result
 
