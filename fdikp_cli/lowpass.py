@@ -17,13 +17,18 @@ def gaussian_lowpass(image: torch.Tensor, sigma: float) -> torch.Tensor:
     with sigma, see `pyramid_lowpass` for large sigmas on large images.
     """
     b, c, h, w = image.shape
-    radius = max(1, min(int(math.ceil(3.0 * sigma)), h - 1, w - 1))
-    taps = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-    kernel = kernel / kernel.sum()
     flat = image.reshape(b * c, 1, h, w)
-    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    for axis, side in ((3, w), (2, h)):
+        radius = min(int(math.ceil(3.0 * sigma)), side - 1)  # 0 on a 1-px side: nothing to blur there
+        if radius < 1:
+            continue
+        taps = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+        kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+        kernel = kernel / kernel.sum()
+        if axis == 3:
+            flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+        else:
+            flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
     return flat.reshape(b, c, h, w)
 
 

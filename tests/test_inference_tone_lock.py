@@ -52,3 +52,13 @@ def test_restore_applies_the_lock_only_when_asked():
     locked = restore(brighten, blurred, tone_lock=32.0)
     assert float((raw - blurred).mean()) > 0.035
     assert float((locked - blurred).abs().max()) < 0.5 / 255
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (40, 1), (3, 5)])
+def test_lock_and_lowpass_take_images_of_any_size(shape):
+    image = torch.rand(1, 3, *shape)
+    assert gaussian_lowpass(image, 32.0).shape == image.shape
+    # A constant image is its own low-pass on every axis, also where there is nothing to blur.
+    constant = torch.full((1, 3, *shape), 0.3)
+    assert torch.allclose(pyramid_lowpass(constant, 32.0), constant)
+    assert torch.allclose(lock_tone(image, image), image, atol=1e-6)

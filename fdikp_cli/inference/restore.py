@@ -168,9 +168,7 @@ def _restore_once(
     out, tiles = _run(forward, image, 4 if with_dilation else 3, tile, overlap, size_multiple(model), device, on_tile)
     restored = out[:, :3].clamp_(0.0, 1.0)
     h, w = image.shape[-2:]
-    # The low-pass reflects at the borders, which a 1 px side cannot do; such an image has no
-    # blur for the model to undo either (fdikp deblur says so), so its output stays unlocked.
-    if tone_lock and min(h, w) > 1:
+    if tone_lock:
         restored = lock_tone(restored, _to_unit_float(image), tone_lock)
     dilation = out[:, 3:] if with_dilation else None
     used = tile if tile and (tile < h or tile < w) else None
