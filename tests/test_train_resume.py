@@ -194,3 +194,18 @@ def test_resume_refuses_a_changed_setting_unless_allowed(pairs_root: Path, tmp_p
     ]
     assert "steps = 3" in (run / "config.toml").read_text()
     assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == 2
+
+
+def test_a_resume_that_changes_the_stage_length_moves_the_lr_milestones(pairs_root: Path, tmp_path: Path) -> None:
+    """The scheduler's state carried the old milestones: the lr then fell where the old plan said."""
+    fresh, resumed = tmp_path / "fresh", tmp_path / "resumed"
+    train(["--stage-steps", "4,2", "--max-steps", "4"], pairs_root, fresh)
+    train(["--stage-steps", "40,2", "--max-steps", "1"], pairs_root, resumed)  # milestones at 20 and 30
+    train(["--resume", "auto", "--stage-steps", "4,2", "--max-steps", "4", "--allow-config-change"], pairs_root, resumed)
+
+    def lrs(run: Path) -> list[float]:
+        with open(run / "train_log.csv", newline="") as handle:
+            return [float(r["lr"]) for r in csv.DictReader(handle)]
+
+    assert lrs(resumed) == pytest.approx(lrs(fresh))
+    assert min(lrs(fresh)) < max(lrs(fresh))  # the milestones (steps 2 and 3) fall inside the test

@@ -18,6 +18,7 @@ import datetime
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,9 +240,13 @@ class Trainer:
         self.scheduler_stage = plan.index
         self.swa = self._make_swa() if plan.config.swa else None
 
+    @staticmethod
+    def _milestones(plan: StagePlan) -> list[int]:
+        return sorted({max(1, round(f * plan.steps)) for f in plan.config.milestones})
+
     def _make_scheduler(self, plan: StagePlan) -> None:
-        milestones = sorted({max(1, round(f * plan.steps)) for f in plan.config.milestones})
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=plan.config.gamma)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self._milestones(plan),
+                                                              gamma=plan.config.gamma)
 
     def _make_swa(self) -> torch.optim.swa_utils.AveragedModel:
         return torch.optim.swa_utils.AveragedModel(self.model)
@@ -277,6 +282,9 @@ class Trainer:
             self._make_scheduler(plan)
             if state["scheduler"]:
                 self.scheduler.load_state_dict(state["scheduler"])  # type: ignore[union-attr]
+                # The state dict carries the milestones of the run that saved it; the plan's win,
+                # so a resume that changed the stage length (--allow-config-change) moves them.
+                self.scheduler.milestones = Counter(self._milestones(plan))  # type: ignore[union-attr]
             self.scheduler_stage = int(state["scheduler_stage"])
             if plan.config.swa and state["swa"]:
                 self.swa = self._make_swa()
