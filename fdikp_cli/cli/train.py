@@ -156,6 +156,11 @@ def train_command(
         None, "--lpips-dir", metavar="DIR",
         help=_default("Folder holding the LPIPS weights.", "$FDIKP_LPIPS_DIR, then ~/.cache/fdikp/lpips"),
     ),
+    adversarial: Optional[float] = typer.Option(
+        None, "--adversarial", metavar="WEIGHT",
+        help=_default("Perceptual variant: weight of the defocus-weighted critic's term in the loss (the "
+                      "adversarial.* settings tune it: warmup_steps, critic_lr, map_alpha, ...).", "0 (off)"),
+    ),
     assignments: List[str] = typer.Option(
         [], "--set", metavar="KEY=VALUE", show_default=False,
         help="Any configuration value: --set loss.fft=0 --set stages.1.swa=false (repeatable).",
@@ -177,6 +182,7 @@ def train_command(
             "run.val_every": val_every, "run.checkpoint_every": checkpoint_every, "run.log_every": log_every,
             "run.device": device, "run.seed": seed, "run.deterministic": deterministic, "run.amp": amp,
             "run.init_weights": init_weights, "loss.lpips_dir": lpips_dir, "loss.lpips": 0.0 if no_lpips else None,
+            "adversarial.weight": adversarial,
         })
         if model_config is not None:
             overrides["model"] = load_model_overrides(model_config)

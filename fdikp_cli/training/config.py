@@ -70,6 +70,26 @@ class LossConfig:
 
 
 @dataclass
+class AdversarialConfig:
+    """The perceptual variant's defocus-weighted critic (fdikp_cli.training.adversarial).
+    weight 0 (default) turns it off; the run is then exactly the plain recipe."""
+
+    weight: float = 0.0  # lambda_adv of -mean D(restored) in the generator's loss
+    warmup_steps: int = 100  # critic-only steps before the generator gets the adversarial term
+    critic_steps: int = 2  # critic updates per generator step (DefocusGAN: 2)
+    critic_lr: float = 1e-4
+    # WGAN-GP's usual (0.5, 0.9) rather than the reference's (0.9, 0.999) (spec gap 18): less
+    # momentum lets the critic follow a generator that moves every step.
+    critic_betas: tuple[float, float] = (0.5, 0.9)
+    critic_channels: int = 64  # the spec's PatchGAN; smaller for tests
+    gp_weight: float = 10.0
+    map_alpha: float = 0.1  # critic loss = mean D + map_alpha * mean(D * m); m in blur units (>= 0)
+    weight_map: str = "dilation"  # dilation (FDIKP's PAC map - 1) | none
+    collapse_patience: int = 20  # log rows; 0 disables the collapse check
+    collapse_eps: float = 0.001
+
+
+@dataclass
 class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -118,6 +138,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     stages: list[StageConfig] = field(default_factory=list)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -253,6 +274,16 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("loss weights must be >= 0")
     if config.loss.mse + config.loss.lpips + config.loss.fft <= 0:
         raise ConfigError("at least one loss term needs a positive weight")
+    adv = config.adversarial
+    if adv.weight < 0 or adv.gp_weight < 0 or adv.map_alpha < 0:
+        raise ConfigError("adversarial.weight, gp_weight and map_alpha must be >= 0")
+    if adv.warmup_steps < 0 or adv.critic_steps < 1 or adv.critic_channels < 1 or adv.collapse_patience < 0:
+        raise ConfigError("adversarial: warmup_steps and collapse_patience >= 0, critic_steps and "
+                          "critic_channels >= 1")
+    if not adv.critic_lr > 0:
+        raise ConfigError("adversarial.critic_lr must be positive")
+    if adv.weight_map not in ("dilation", "none"):
+        raise ConfigError(f"adversarial.weight_map must be dilation or none, got {adv.weight_map!r}")
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -470,7 +501,7 @@ def to_toml(config: TrainConfig) -> str:
     lines = ["# fdikp training configuration (resolved)", f"preset = {_toml_value(values['preset'])}", ""]
     # --max-steps belongs to one session (stop here, resume later): a resumed run must not inherit it.
     values["run"].pop("max_steps")
-    for section in ("model", "synth", "data", "loss", "optim", "run"):
+    for section in ("model", "synth", "data", "loss", "optim", "adversarial", "run"):
         lines += [f"[{section}]", *_toml_table(values[section]), ""]
     for stage in values["stages"]:
         lines += ["[[stages]]", *_toml_table(stage), ""]

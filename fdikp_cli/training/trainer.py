@@ -39,6 +39,7 @@ from fdikp_cli.training.checkpoint import (
 )
 from fdikp_cli.training.config import StageConfig, TrainConfig, stage_steps, to_toml
 from fdikp_cli.training.distributed import barrier, init_distributed, shutdown
+from fdikp_cli.training.hooks import StepContext, build_step_hooks
 from fdikp_cli.training.progress import ProgressReporter, format_duration
 from fdikp_cli.training.resume_check import change_record, check_resume_config
 from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, hardware_description
@@ -115,6 +116,8 @@ class Trainer:
         self._build_model()
         self._build_data()
         self._build_loss()
+        # Extra training parts (the adversarial critic): built before a checkpoint is loaded.
+        self.hooks = build_step_hooks(config, self.model, self.device, self.dist.world_size)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=config.stages[0].lr, betas=config.optim.betas,
                                           weight_decay=config.optim.weight_decay)
@@ -263,6 +266,7 @@ class Trainer:
             "best": dict(self.best),
             "wall_s": self.wall_time(),
             "world_size": self.dist.world_size,
+            "hooks": {hook.name: hook.state_dict() for hook in self.hooks},
         }
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
@@ -289,6 +293,12 @@ class Trainer:
             if plan.config.swa and state["swa"]:
                 self.swa = self._make_swa()
                 self.swa.load_state_dict(state["swa"])
+        saved_hooks = state.get("hooks", {})
+        for hook in self.hooks:
+            if hook.name in saved_hooks:
+                hook.load_state_dict(saved_hooks[hook.name])
+            else:  # turned on at this resume (--allow-config-change): it starts fresh, warm-up included
+                self.say(f"note: the checkpoint has no {hook.name} state: it starts now")
         if state.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng_cpu"])
@@ -425,13 +435,21 @@ class Trainer:
                     else contextlib.nullcontext())
         with autocast:
             outputs = self.ddp_model(blurred)  # [y_1/4, y_1/2, y]
-        terms = self.loss_fn([o.float() for o in outputs], sharp)
+        outputs = [o.float() for o in outputs]
+        terms = self.loss_fn(outputs, sharp)
+        total, extra = terms.total, {}
+        context = StepContext(self.step, blurred, sharp, outputs)
+        for hook in self.hooks:
+            term, stats = hook.extra_loss(context)
+            if term is not None:
+                total = total + term
+            extra.update(stats)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms.total).backward()
+        self.scaler.scale(total).backward()
         self.scaler.unscale_(self.optimizer)
         clip = self.config.optim.grad_clip if self.config.optim.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-        loss = float(terms.total.detach())
+        loss = float(total.detach())
         # Gradients are all-reduced, so a non-finite norm is seen by every rank alike.
         if not math.isfinite(loss) or (not math.isfinite(grad_norm) and not self.scaler.is_enabled()):
             last = latest_checkpoint(self.paths)
@@ -449,7 +467,7 @@ class Trainer:
         if self.swa is not None and (local % plan.swa_every == 0 or self.step == plan.end_step):
             self.swa.update_parameters(self.model)
         return {"loss": loss, "mse": terms.mse, "lpips": terms.lpips, "fft": terms.fft, "grad_norm": grad_norm,
-                "lr": lr}
+                "lr": lr, **extra}
 
     def run(self) -> TrainResult:
         from fdikp_cli.data import TrainCrops, build_train_loader, checked
@@ -462,7 +480,8 @@ class Trainer:
             write_json_atomic(self.paths.info, self.run_info())
             if self.config_changes:
                 self._record_config_changes()
-            self.train_log = CsvLog(self.paths.train_log, TRAIN_COLUMNS, self.step if resumed else None)
+            columns = TRAIN_COLUMNS + [c for hook in self.hooks for c in hook.log_columns]
+            self.train_log = CsvLog(self.paths.train_log, columns, self.step if resumed else None)
             self.val_log = CsvLog(self.paths.val_log, VAL_COLUMNS, self.step if resumed else None)
         barrier(self.dist)
         if resumed and self.step >= self.total_steps:
@@ -511,6 +530,8 @@ class Trainer:
                                         "wall_s": self.wall_time()})
                             self.train_log.write(row)
                             self.tensorboard.train_row(row)
+                            for hook in self.hooks:
+                                hook.check_log_row(row, self.step)
                         window, window_start, window_steps = {}, time.perf_counter(), 0
                     self.reporter.update(self.step, plan.index, len(self.plans), stats["loss"], stats["lr"],
                                          images_per_step, logged)
@@ -557,6 +578,8 @@ class Trainer:
         self.say(f"data: {data}; epoch = {self.epoch_size} images; validation: {val}")
         self.say(f"schedule: {stages} (total {self.total_steps}); device {hardware_description(self.dist)}"
                  + (f", {str(self.amp).replace('torch.', '')}" if self.amp else "") + f"; run folder {self.paths.root}")
+        for hook in self.hooks:
+            self.say(hook.describe())
         if stop_at < self.total_steps:
             self.say(f"stopping at step {stop_at} (--max-steps); continue later with --resume auto")
 
