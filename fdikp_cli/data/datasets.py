@@ -229,6 +229,13 @@ class SyntheticCropSource:
         return len(self.images)
 
     def crop_pair(self, index: int, crop_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        blurred, target, _ = self.crop_with_radius(index, crop_size, rng)
+        return blurred, target
+
+    def crop_with_radius(self, index: int, crop_size: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(blurred, sharp) (crop, crop, 3) and the true blur radius (crop, crop) in px, as
+        `fdikp synth` records it in radius/ (the defocus-map estimator is supervised with it)."""
         from fdikp_cli.synth import SynthConfig, synthesize_pair
 
         sharp = self.cache.get(self.images[index])
@@ -240,7 +247,8 @@ class SyntheticCropSource:
         inner = slice(margin, margin + crop_size)
         blurred = np.asarray(pair.blurred, dtype=np.float32)[inner, inner]
         target = np.asarray(pair.sharp, dtype=np.float32)[inner, inner]
-        return blurred, target
+        radius = np.asarray(pair.radius, dtype=np.float32)[inner, inner]
+        return blurred, target, radius
 
     def describe(self) -> str:
         extra = f", {self.skipped} smaller than the crop skipped" if self.skipped else ""

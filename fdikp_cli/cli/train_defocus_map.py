@@ -1,0 +1,102 @@
+"""`fdikp train-defocus-map`: options -> DefocusTrainConfig -> fdikp_cli.defocus.training.
+
+A command of its own rather than `fdikp train --task`: it shares none of `train`'s options
+(presets, crops, stages, SWA, LPIPS, validation) and has its own (held-out photos, kernel-bank
+phases, reblur weight); one command for both would show every user options that mean nothing
+for the task at hand and make `train`'s resume check compare settings of two different runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+# Repeated so that --help needs no torch import; tests/test_defocus_cli.py checks them against
+# DefocusTrainConfig's defaults.
+_STEPS = 1500
+_SYNTHETIC_BATCH = 4
+_REAL_BATCH = 2
+_LR = 1e-3
+_HOLDOUT = "kodak24"
+_SEED = 0
+
+
+def train_defocus_map_command(
+    sharp_dir: Optional[Path] = typer.Option(
+        None, "--sharp-dir", metavar="DIR", help="Sharp photos for synthetic pairs with known blur radius."
+    ),
+    real_root: Optional[Path] = typer.Option(
+        None, "--data-root", metavar="DIR", help="Real pairs (source/ blurred, target/ sharp) for the reblur loss."
+    ),
+    out: Path = typer.Option(Path("runs/defocus_map"), "--out", metavar="DIR", help="Run folder."),
+    steps: int = typer.Option(_STEPS, "--steps", min=1, metavar="N", help="Optimizer steps of the whole run."),
+    max_steps: Optional[int] = typer.Option(
+        None, "--max-steps", min=1, metavar="N", help="Stop this session after N steps (resume later).  [default: none]"
+    ),
+    synthetic_batch: int = typer.Option(_SYNTHETIC_BATCH, "--synthetic-batch", min=0, metavar="N"),
+    real_batch: int = typer.Option(_REAL_BATCH, "--real-batch", min=0, metavar="N"),
+    lr: float = typer.Option(_LR, "--lr", metavar="LR", help="Estimator learning rate (halved at 60 % and 85 %)."),
+    holdout: str = typer.Option(
+        _HOLDOUT, "--holdout", metavar="NAMES", help="Comma-separated subfolders of --sharp-dir never trained on."
+    ),
+    seed: int = typer.Option(_SEED, "--seed", metavar="N"),
+    checkpoint_every: int = typer.Option(50, "--checkpoint-every", min=1, metavar="N"),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over even if --out holds a checkpoint."),
+) -> None:
+    """Train the defocus-map estimator (radius in px per pixel) and its kernel bank.
+
+    Resumes --out when it holds a checkpoint (same settings required). Writes checkpoint.pt,
+    train_log.csv and, at the end, defocus_map.safetensors.
+    """
+    from fdikp_cli.cli.errors import cli_errors, err_console
+
+    with cli_errors(lambda: f"continue with the same command (it resumes {out})"):
+        import torch
+
+        from fdikp_cli.defocus.training import DefocusTrainConfig, lr_at, train_defocus_map
+        from fdikp_cli.training.progress import ProgressReporter
+
+        config = DefocusTrainConfig(
+            sharp_dir=str(sharp_dir) if sharp_dir is not None and synthetic_batch else "",
+            real_root=str(real_root) if real_root is not None and real_batch else "",
+            holdout=tuple(name for name in holdout.split(",") if name),
+            steps=steps, synthetic_batch=synthetic_batch if sharp_dir is not None else 0,
+            real_batch=real_batch if real_root is not None else 0, lr=lr, seed=seed,
+        )
+        err_console.print(f"train-defocus-map: {config.steps} steps into {out} ({torch.get_num_threads()} threads)",
+                          highlight=False, soft_wrap=True)
+        reporter: ProgressReporter | None = None
+        sums: dict[str, float] = {}
+        count = 0
+
+        def progress(step: int, total: int, phase: str, losses: dict[str, float]) -> None:
+            nonlocal reporter, count
+            if reporter is None:
+                reporter = ProgressReporter(total, step - 1, console=err_console)
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value
+            count += 1
+            loss = losses.get("radius_l1", losses.get("reblur_l1", float("nan")))
+            logged = None
+            if step % 10 == 0 or step == total:
+                logged = (loss, count)
+                parts = " ".join(f"{k} {v / count:.4f}" for k, v in sums.items())
+                reporter.message(f"step {step}/{total} {phase}: mean {parts} over {count} steps")
+                sums.clear()
+                count = 0
+            stage = 0 if phase == "estimator" else 1
+            reporter.update(step, stage, 2, loss, lr_at(step - 1, config),
+                            config.synthetic_batch + config.real_batch, logged)
+
+        try:
+            state = train_defocus_map(config, out, resume=not fresh, checkpoint_every=checkpoint_every,
+                                      progress=progress, max_steps=max_steps)
+        finally:
+            if reporter is not None:
+                reporter.close()
+        if state.step >= config.steps:
+            typer.echo(f"done: {out / 'defocus_map.safetensors'}")
+        else:
+            typer.echo(f"stopped at step {state.step}/{config.steps}: run again to continue")
