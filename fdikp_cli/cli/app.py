@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from fdikp_cli import __version__
-from fdikp_cli.cli import deblur, evaluate, export, info, synth, train, train_defocus_map
+from fdikp_cli.cli import defocus_map, deblur, evaluate, export, info, synth, train, train_defocus_map
 from fdikp_cli.cli.help_format import Command, Group
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ def _root(
 
 
 app.command("deblur", cls=Command)(deblur.deblur_command)
+app.command("defocus-map", cls=Command)(defocus_map.defocus_map_command)
 app.command("evaluate", cls=Command)(evaluate.evaluate_command)
 app.command("train", cls=Command)(train.train_command)
 app.command("train-defocus-map", cls=Command)(train_defocus_map.train_defocus_map_command)

@@ -65,6 +65,10 @@ from fdikp_cli.inference.visualize import dilation_colour_map, side_by_side
 DEFAULT_SUFFIX = "_deblurred"
 COMPARE_TAG = "_compare"
 MAPS_TAG = "_dilation"
+RADIUS_TAG = "_radius"  # the calibrated defocus map (fdikp_cli.defocus), 16-bit
+RADIUS_COLOUR_TAG = "_radius_colour"  # and its colour picture
+# Names an earlier run wrote beside its inputs: NAME{suffix}{tag}.EXT, never taken as inputs.
+OUTPUT_TAGS: tuple[str, ...] = ("", COMPARE_TAG, MAPS_TAG, RADIUS_TAG, RADIUS_COLOUR_TAG)
 GLOB_CHARACTERS = frozenset("*?[")
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -210,19 +214,19 @@ def _reason(exc: BaseException, source: Path) -> str:
     return text
 
 
-def _is_our_output(path: Path, suffix: str) -> bool:
+def _is_our_output(path: Path, suffix: str, tags: Sequence[str] = OUTPUT_TAGS) -> bool:
     stem = path.stem
-    return bool(suffix) and any(stem.endswith(suffix + tag) for tag in ("", COMPARE_TAG, MAPS_TAG))
+    return bool(suffix) and any(stem.endswith(suffix + tag) for tag in tags)
 
 
-def _images_in(folder: Path, recursive: bool, suffix: str) -> list[Path]:
+def _images_in(folder: Path, recursive: bool, suffix: str, tags: Sequence[str] = OUTPUT_TAGS) -> list[Path]:
     candidates = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
         p
         for p in candidates
         if p.suffix.lower() in SUPPORTED_EXTENSIONS
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)  # hidden; our .NAME.part files
-        and not _is_our_output(p, suffix)  # results of an earlier run
+        and not _is_our_output(p, suffix, tags)  # results of an earlier run
         and p.is_file()
     )
 
@@ -239,13 +243,15 @@ def _glob_root(pattern: str) -> Path:
 
 
 def collect_inputs(
-    specs: Sequence[str | Path], recursive: bool = False, suffix: str = DEFAULT_SUFFIX, exclude: Path | None = None
+    specs: Sequence[str | Path], recursive: bool = False, suffix: str = DEFAULT_SUFFIX, exclude: Path | None = None,
+    tags: Sequence[str] = OUTPUT_TAGS,
 ) -> tuple[list[InputFile], list[FileResult]]:
     """Expand files, folders and globs into input files (sorted per spec, duplicates
     dropped); specs that name nothing come back as failed results.
 
     Folders and globs skip hidden files, names that look like results (NAME{suffix}.EXT and
-    the compare / map images) and anything under `exclude` (the output folder), so a run
+    the compare / map images: NAME{suffix}{tag} for each of `tags`) and anything under
+    `exclude` (the output folder), so a run
     never feeds on its own outputs, even while another torchrun process is writing them.
     """
     excluded = exclude.resolve() if exclude is not None else None
@@ -266,7 +272,7 @@ def collect_inputs(
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
-            found = [p for p in _images_in(path, recursive, suffix) if wanted(p)]
+            found = [p for p in _images_in(path, recursive, suffix, tags) if wanted(p)]
             if not found:
                 hint = "" if recursive else " (use --recursive for subfolders)"
                 problems.append(FileResult(path, None, FAILED, f"no images in this folder{hint}"))
@@ -280,8 +286,8 @@ def collect_inputs(
             found = []
             for match in matches:
                 if match.is_dir():
-                    found += _images_in(match, recursive, suffix) if recursive else []
-                elif match.suffix.lower() in SUPPORTED_EXTENSIONS and not _is_our_output(match, suffix):
+                    found += _images_in(match, recursive, suffix, tags) if recursive else []
+                elif match.suffix.lower() in SUPPORTED_EXTENSIONS and not _is_our_output(match, suffix, tags):
                     found.append(match)
             found = [p for p in found if wanted(p)]
             if not found:
@@ -476,6 +482,17 @@ def deblur_file(
     )  # fmt: skip
 
 
+def run_guarded(source: Path, output: Path | None, work: Callable[[], FileResult]) -> FileResult:
+    """`work()` for one file; any error becomes that file's FAILED result with a one-line
+    reason, so that one bad file never ends a batch (shared by deblur and defocus-map)."""
+    try:
+        return work()
+    except FdikpError as exc:
+        return FileResult(source, output, FAILED, _reason(exc, source))
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+        return FileResult(source, output, FAILED, f"{type(exc).__name__}: {_reason(exc, source)}")
+
+
 @dataclass(frozen=True)
 class BatchPlan:
     """This process' share of a batch, checked before any work: what runs, what cannot."""
@@ -534,12 +551,7 @@ def run_batch(
         result = check_existing(planned, options)  # again: an output may have appeared since
         if result is None:
             reporter.file_started(index, len(plan.work), source)
-            try:
-                result = deblur_file(engine, planned, options, reporter)
-            except FdikpError as exc:
-                result = FileResult(source, planned.output, FAILED, _reason(exc, source))
-            except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
-                result = FileResult(source, planned.output, FAILED, f"{type(exc).__name__}: {_reason(exc, source)}")
+            result = run_guarded(source, planned.output, lambda: deblur_file(engine, planned, options, reporter))
         reporter.file_finished(result)
         results.append(result)
     return BatchSummary(results, plan.rank, str(engine.device), precision_name(engine.dtype))

@@ -1,0 +1,92 @@
+"""`fdikp defocus-map`: options -> `fdikp_cli.defocus.files.run_defocus_map`, one line per photo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+
+# Repeated so --help needs no torch import; tests/test_defocus_cli.py checks it equals the library's.
+_WORK_SIDE = 1024
+
+
+def defocus_map_command(
+    inputs: List[str] = typer.Argument(
+        ..., metavar="INPUT...", help="Image files, folders or glob patterns (quote globs: '**/*.jpg').",
+        show_default=False,
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", metavar="DIR", help="Output folder (subfolders kept). Default: beside each input."
+    ),
+    overlay: bool = typer.Option(False, "--overlay", help="Also write NAME_radius_overlay.png: the colours over the photo."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave photos whose map exists (resume a batch)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look into subfolders of folder inputs."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", metavar="FILE", help="Estimator weights (default: weights/defocus_map.safetensors)."
+    ),
+    work_side: int = typer.Option(
+        _WORK_SIDE, "--work-side", min=16, metavar="PX",
+        help="Larger photos are estimated at this long side (the training scale); radii stay in photo px.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (stdout) instead of lines."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the JSON."),
+) -> None:
+    """Where each photo is out of focus, and by how much: blur radius in px per pixel.
+
+    Writes NAME_radius.png (16-bit, radius in px = value / 100; the unit is also in the PNG's
+    text chunks) and NAME_radius_colour.png (colour, scale bar in px). Prints per photo the
+    share in focus (r <= 1 px at the working scale), the median and 90th-percentile radius.
+    """
+    from fdikp_cli.cli.errors import EXIT_FAILED, cli_errors, err_console
+
+    with cli_errors():
+        from fdikp_cli.defocus.files import MapOptions, MapResult, run_defocus_map
+
+        options = MapOptions(output=output, overlay=overlay, overwrite=overwrite, skip_existing=skip_existing,
+                             recursive=recursive, work_side=work_side)
+
+        class Lines:
+            """One line per photo as it finishes (stderr when --json owns stdout)."""
+
+            def message(self, text: str) -> None:
+                err_console.print(f"[yellow]{escape(text)}[/]", highlight=False, soft_wrap=True)
+
+            def file_started(self, index: int, total: int, source: Path) -> None:
+                if not quiet and not as_json:
+                    err_console.print(escape(f"[{index + 1}/{total}] {source.name} ..."), highlight=False,
+                                      soft_wrap=True)
+
+            def tile_progress(self, done: int, total: int) -> None:
+                pass
+
+            def file_finished(self, result: object) -> None:
+                if isinstance(result, MapResult) and result.summary is not None:
+                    if not as_json:
+                        typer.echo(f"{result.source}: {result.summary.line()} -> {result.output}")
+                elif getattr(result, "status", "") == "failed":
+                    err_console.print(f"[red]failed[/] {escape(f'{result.source}: {result.reason}')}",  # type: ignore[attr-defined]
+                                      highlight=False, soft_wrap=True)
+                elif not quiet and not as_json:
+                    err_console.print(escape(f"{result.status} {result.source} ({result.reason})"),  # type: ignore[attr-defined]
+                                      highlight=False, soft_wrap=True)
+
+        batch = run_defocus_map(inputs, options, weights=weights, reporter=Lines())
+        if as_json:
+            document = {
+                "unit": "radius in px of the photo; 16-bit PNG value = radius_px * 100",
+                "photos": [
+                    {"source": str(r.source), "status": r.status, "reason": r.reason or None,
+                     "outputs": [str(p) for p in ([r.output] if r.output else []) + r.extra_outputs]
+                     if r.status == "done" else [],
+                     **({"width": r.width, "height": r.height, "seconds": round(r.seconds, 3),
+                         **r.summary.to_dict()} if isinstance(r, MapResult) and r.summary is not None else {})}
+                    for r in batch.results
+                ],
+            }
+            typer.echo(json.dumps(document, indent=2))
+        if not batch.ok:
+            raise typer.Exit(EXIT_FAILED)

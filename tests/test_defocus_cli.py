@@ -1,0 +1,99 @@
+"""`fdikp defocus-map` and `fdikp deblur --save-maps` radius maps: files, units, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from fdikp_cli.cli.app import app
+from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
+from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
+from fdikp_cli.defocus.maps import estimate_radius_map, read_radius_png
+from fdikp_cli.defocus.weights import load_defocus_weights, save_defocus_weights
+
+RNG = np.random.default_rng(5)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random estimator with a varied map (random head), as a real weights file."""
+    torch.manual_seed(0)
+    model = DefocusMapNet(EstimatorConfig(widths=(4, 8, 8)))
+    torch.nn.init.normal_(model.head.weight, std=2.0)
+    path = tmp_path_factory.mktemp("weights") / "map.safetensors"
+    return save_defocus_weights(model, KernelBank(KernelBankConfig(max_radius=30)), path, {"purpose": "tests"})
+
+
+def _photo(path: Path, h: int = 40, w: int = 56) -> np.ndarray:
+    array = RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return array
+
+
+def _run(*args: str) -> "object":
+    return CliRunner().invoke(app, ["defocus-map", *args])
+
+
+def test_cli_defaults_match_the_library() -> None:
+    from fdikp_cli.cli import defocus_map, train_defocus_map
+    from fdikp_cli.defocus.maps import DEFAULT_WORK_SIDE
+    from fdikp_cli.defocus.training import DefocusTrainConfig
+
+    assert defocus_map._WORK_SIDE == DEFAULT_WORK_SIDE
+    config = DefocusTrainConfig(sharp_dir="x", real_root="y")
+    assert (train_defocus_map._STEPS, train_defocus_map._LR, train_defocus_map._SYNTHETIC_BATCH,
+            train_defocus_map._REAL_BATCH, (train_defocus_map._HOLDOUT,), train_defocus_map._SEED) == (
+        config.steps, config.lr, config.synthetic_batch, config.real_batch, config.holdout, config.seed)
+
+
+def test_writes_a_16_bit_map_in_the_documented_unit_and_a_bad_file_does_not_stop_the_batch(
+        weights: Path, tmp_path: Path) -> None:
+    photo = _photo(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"not a jpeg")
+    result = _run(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(weights), "--overlay", "--json")
+    assert result.exit_code == 1, result.output  # one photo failed
+    document = json.loads(result.stdout)
+    by_name = {Path(p["source"]).name: p for p in document["photos"]}
+    assert by_name["broken.jpg"]["status"] == "failed" and by_name["broken.jpg"]["reason"]
+    done = by_name["a.png"]
+    assert done["status"] == "done" and len(done["outputs"]) == 3
+    for key in ("in_focus_share", "median_px", "p90_px"):
+        assert key in done
+
+    stored, text = read_radius_png(tmp_path / "out" / "a_radius.png")
+    assert text["fdikp:scale"] == "100" and "radius_px" in text["fdikp:unit"]
+    raw = np.asarray(Image.open(tmp_path / "out" / "a_radius.png"))
+    assert raw.dtype == np.uint16 and raw.shape == photo.shape[:2]
+    expected = estimate_radius_map(load_defocus_weights(weights), photo.astype(np.float32) / 255.0)
+    assert np.abs(stored - expected).max() <= 0.005 + 1e-6  # 0.01 px steps, rounded
+    assert float(expected.std()) > 0.01  # the comparison is not trivially about a constant
+    assert done["median_px"] == pytest.approx(float(np.median(expected)), abs=1e-3)
+    colour = np.asarray(Image.open(tmp_path / "out" / "a_radius_colour.png"))
+    assert colour.shape[1] == photo.shape[1] and colour.shape[0] > photo.shape[0]  # the scale bar below
+
+    again = _run(str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(weights))
+    assert again.exit_code == 1 and "--overwrite" in again.output  # refused before any work
+    assert _run(str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+                "--overwrite").exit_code == 0
+
+
+def test_summary_line_per_photo_and_outputs_beside_inputs_are_not_taken_as_inputs(weights: Path, tmp_path: Path) -> None:
+    _photo(tmp_path / "b.png")
+    first = _run(str(tmp_path), "--weights", str(weights))
+    assert first.exit_code == 0, first.output
+    assert "b.png: in focus" in first.stdout and "median" in first.stdout and "p90" in first.stdout
+    second = _run(str(tmp_path), "--weights", str(weights), "--skip-existing")
+    assert second.exit_code == 0 and "b_radius" not in second.stdout  # its own maps are not photos
+
+
+def test_missing_weights_is_one_error_line(tmp_path: Path) -> None:
+    _photo(tmp_path / "c.png")
+    result = _run(str(tmp_path / "c.png"), "--weights", str(tmp_path / "none.safetensors"))
+    assert result.exit_code == 1 and "not found" in result.output
