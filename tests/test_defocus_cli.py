@@ -97,3 +97,29 @@ def test_missing_weights_is_one_error_line(tmp_path: Path) -> None:
     _photo(tmp_path / "c.png")
     result = _run(str(tmp_path / "c.png"), "--weights", str(tmp_path / "none.safetensors"))
     assert result.exit_code == 1 and "not found" in result.output
+
+
+def test_deblur_save_maps_writes_the_radius_map_when_the_estimator_is_there(
+        weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fdikp_cli.model import FDIKP, FDIKPConfig
+    from fdikp_cli.weights import save_weights
+
+    torch.manual_seed(0)
+    fdikp = save_weights(FDIKP(FDIKPConfig(widths=(8, 16, 32), level_blocks=(1, 1, 1), bottleneck_res_blocks=1,
+                                           predictor_channels=8)), tmp_path / "tiny.safetensors")
+    photo = _photo(tmp_path / "in" / "p.png", 64, 64)
+    monkeypatch.setenv("FDIKP_DEFOCUS_WEIGHTS", str(weights))
+    result = CliRunner().invoke(app, ["deblur", str(tmp_path / "in" / "p.png"), "-o", str(tmp_path / "out"),
+                                      "--weights", str(fdikp), "--save-maps", "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    stored, _ = read_radius_png(tmp_path / "out" / "p_deblurred_radius.png")
+    expected = estimate_radius_map(load_defocus_weights(weights), photo.astype(np.float32) / 255.0)
+    assert np.abs(stored - expected).max() <= 0.005 + 1e-6  # the input photo's map
+    assert (tmp_path / "out" / "p_deblurred_radius_colour.png").is_file()
+    assert (tmp_path / "out" / "p_deblurred_dilation.png").is_file()
+
+    monkeypatch.setenv("FDIKP_DEFOCUS_WEIGHTS", str(tmp_path / "absent.safetensors"))
+    result = CliRunner().invoke(app, ["deblur", str(tmp_path / "in" / "p.png"), "-o", str(tmp_path / "out2"),
+                                      "--weights", str(fdikp), "--save-maps", "--precision", "fp32"])
+    assert result.exit_code == 0 and "no radius map" in result.output
+    assert not (tmp_path / "out2" / "p_deblurred_radius.png").exists()
