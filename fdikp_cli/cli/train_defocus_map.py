@@ -78,10 +78,12 @@ def train_defocus_map_command(
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             count += 1
-            loss = losses.get("radius_l1", losses.get("reblur_l1", float("nan")))
+            # The bar shows the step's main loss: the radius error, or the reblur error in kernel phases.
+            key = "radius_l1" if "radius_l1" in losses else "reblur_l1"
+            loss = losses.get(key, float("nan"))
             logged = None
             if step % 10 == 0 or step == total:
-                logged = (loss, count)
+                logged = (sums.get(key, float("nan")) / count, count)
                 parts = " ".join(f"{k} {v / count:.4f}" for k, v in sums.items())
                 reporter.message(f"step {step}/{total} {phase}: mean {parts} over {count} steps")
                 sums.clear()
