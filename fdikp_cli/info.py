@@ -13,11 +13,16 @@ def describe(weights: str | Path | None = None) -> dict[str, Any]:
     import torch
 
     from fdikp_cli.model import count_parameters
-    from fdikp_cli.weights import default_weights_path, load_model
+    from fdikp_cli.weights import SHIPPED_MODELS, default_weights_path, load_model, shipped_weights_path
 
     loaded = load_model(weights, device="cpu")
     w = loaded.weights
+    shipped = {}
+    for name in SHIPPED_MODELS:
+        path = shipped_weights_path(name)
+        shipped[name] = {"path": str(path), "installed": path.is_file()}
     return {
+        "shipped_models": shipped,
         "version": __version__,
         "torch": torch.__version__,
         "config": loaded.config.to_dict(),

@@ -35,6 +35,46 @@ def default_weights_path() -> Path:
     return Path(__file__).resolve().parent.parent / "weights" / DEFAULT_WEIGHTS_NAME
 
 
+# The weights files shipped in weights/, by the name `--model` gives them: "default" is tuned
+# for PSNR; "perceptual" is fine-tuned from it with the defocus-weighted critic (issue 13,
+# weights/PERCEPTUAL.md) and trades a little PSNR for texture.
+SHIPPED_MODELS = {"default": DEFAULT_WEIGHTS_NAME, "perceptual": "fdikp_perceptual.safetensors"}
+
+
+def shipped_weights_dir() -> Path:
+    """weights/ at the repository root (next to the package in a checkout or editable install)."""
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def shipped_weights_path(model: str) -> Path:
+    """The file of a shipped model; "default" honours $FDIKP_WEIGHTS (default_weights_path)."""
+    if model not in SHIPPED_MODELS:
+        raise ConfigError(f"unknown model {model!r}: expected one of {', '.join(SHIPPED_MODELS)}")
+    if model == "default" and os.environ.get("FDIKP_WEIGHTS"):
+        return default_weights_path()
+    return shipped_weights_dir() / SHIPPED_MODELS[model]
+
+
+def resolve_model_weights(model: str | None, weights: str | Path | None) -> Path | None:
+    """The weights file for `--model NAME` / `--weights FILE` (give at most one).
+
+    None for neither (or --model default): the default weights, whose absence load_model turns
+    into a warning and a random model. The perceptual weights are optional: their absence is an
+    error naming the file, never a silent fall-back to the default model.
+    """
+    if model is not None and weights is not None:
+        raise ConfigError("give --model or --weights, not both")
+    if model is None:
+        return Path(weights).expanduser() if weights is not None else None
+    path = shipped_weights_path(model)
+    if model == "default":
+        return None if not path.is_file() else path
+    if not path.is_file():
+        raise WeightsError(f"the {model} weights are not installed: {path} is missing. Use --model default, or "
+                           f"--weights FILE for a weights file of your own")
+    return path
+
+
 def save_weights(
     model: FDIKP | nn.Module,
     path: str | Path,

@@ -159,6 +159,11 @@ def deblur_command(
     weights: Optional[Path] = typer.Option(
         None, "--weights", metavar="FILE", help="Weights file (default: the shipped weights)."
     ),
+    model: Optional[str] = typer.Option(
+        None, "--model", metavar="default|perceptual",
+        help="A shipped model instead of --weights: default (tuned for PSNR) or perceptual (fine-tuned with a "
+        "defocus-weighted critic: more texture, a little less PSNR; weights/PERCEPTUAL.md).  [default: default]",
+    ),
     tone_lock: float = typer.Option(
         _TONE_LOCK, "--tone-lock", min=0.0, metavar="SIGMA",
         help="Keep the input's tones and colour at scales above this many pixels (Gaussian sigma); 0: off.",
@@ -183,6 +188,9 @@ def deblur_command(
     with cli_errors(on_interrupt=hint):
         from fdikp_cli.inference.batch import DeblurOptions, parse_tile, run_deblur
         from fdikp_cli.inference.device import rank_from_environment, wait_for_all_ranks
+        from fdikp_cli.weights import resolve_model_weights
+
+        weights = resolve_model_weights(model, weights)  # before any output check: a missing file fails first
 
         options = DeblurOptions(
             output=output, suffix=suffix, format=image_format, quality=quality, overwrite=overwrite,

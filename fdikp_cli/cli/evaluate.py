@@ -49,6 +49,11 @@ def evaluate_command(
     weights: Optional[Path] = typer.Option(
         None, "--weights", metavar="FILE", help="Model weights (default: the shipped weights)."
     ),
+    model: Optional[str] = typer.Option(
+        None, "--model", metavar="default|perceptual",
+        help="A shipped model instead of --weights: default (tuned for PSNR) or perceptual (fine-tuned with a "
+        "defocus-weighted critic: more texture, a little less PSNR; weights/PERCEPTUAL.md).  [default: default]",
+    ),
     tile: Optional[int] = typer.Option(
         None, "--tile", min=0, metavar="PX", help="Run the model in tiles of PX pixels (default: whole image)."
     ),
@@ -72,6 +77,11 @@ def evaluate_command(
     ),
     old_lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", hidden=True),  # the name before 0.2
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS."),
+    lpips_net: str = typer.Option(
+        "alex", "--lpips-net", metavar="alex|squeeze|both",
+        help="LPIPS backbone: alex (column LPIPS), squeeze (column LPIPS_SQUEEZE; its weights "
+        "squeezenet1_1-b8a52dc0.pth and squeeze.pth must be in the LPIPS folder) or both.",
+    ),
     no_download: bool = typer.Option(False, "--no-download", help="Never download the LPIPS weights."),
     labels_indoor: Optional[Path] = typer.Option(
         None, "--labels-indoor", metavar="FILE", help="Text file of indoor image names."
@@ -120,6 +130,13 @@ def evaluate_command(
             raise ConfigError("PRED_DIR needs --target TARGET_DIR")
         if not folder_mode and data_root is None:
             raise ConfigError("--dataset needs --data-root DIR")
+        if folder_mode and model is not None:
+            raise ConfigError("--model runs a model: it needs --dataset (PRED_DIR holds finished outputs)")
+        from fdikp_cli.weights import resolve_model_weights
+
+        weights = resolve_model_weights(model, weights)
+        if lpips_net not in ("alex", "squeeze", "both"):
+            raise ConfigError(f"--lpips-net must be alex, squeeze or both, got {lpips_net!r}")
         labels = {name: path for name, path in (("indoor", labels_indoor), ("outdoor", labels_outdoor)) if path}
         options = EvaluationOptions(
             protocol=protocol,
@@ -127,6 +144,7 @@ def evaluate_command(
             use_lpips=not no_lpips,
             lpips_weights=lpips_dir,
             lpips_download=not no_download,
+            lpips_net=lpips_net,
             device=device,
             precision=precision,
             labels=labels,

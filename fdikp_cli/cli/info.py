@@ -55,13 +55,17 @@ def info_command(
     weights: Optional[Path] = typer.Option(
         None, "--weights", "-w", metavar="FILE", help="Weights file (default: the shipped weights)."
     ),
+    model: Optional[str] = typer.Option(
+        None, "--model", metavar="default|perceptual", help="Describe a shipped model instead of --weights."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Show the model configuration, its parameter count and the weights in use."""
     with cli_errors():
         from fdikp_cli.info import describe
+        from fdikp_cli.weights import resolve_model_weights
 
-        report = describe(weights)
+        report = describe(resolve_model_weights(model, weights))
         if as_json:
             typer.echo(json.dumps(report, indent=2, sort_keys=True))
             return
@@ -74,6 +78,9 @@ def info_command(
         ]
         if w["sha256"]:
             lines.append(f"sha256: {w['sha256']}")
+        lines.append("shipped models (deblur --model NAME):")
+        for name, item in report["shipped_models"].items():
+            lines.append(f"  {name}: {item['path']}" + ("" if item["installed"] else " (not installed)"))
         lines += ["configuration:", *readable_lines(dict(sorted(report["config"].items())))]
         if w["provenance"]:
             lines += ["provenance:", *readable_lines(w["provenance"])]

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 METRICS = ("psnr", "ssim", "mae", "lpips")
+# LPIPS with the SqueezeNet backbone, when asked for beside AlexNet (`evaluate --lpips-net both`).
+SQUEEZE_METRIC = "lpips_squeeze"
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,13 @@ class Scores:
     ssim: float
     mae: float
     lpips: float | None = None
+    lpips_squeeze: float | None = None
 
     def as_dict(self) -> dict[str, float | None]:
-        return {"psnr": self.psnr, "ssim": self.ssim, "mae": self.mae, "lpips": self.lpips}
+        values = {"psnr": self.psnr, "ssim": self.ssim, "mae": self.mae, "lpips": self.lpips}
+        if self.lpips_squeeze is not None:  # only with --lpips-net both: other reports keep their keys
+            values[SQUEEZE_METRIC] = self.lpips_squeeze
+        return values
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,11 @@ class ImageResult:
     baseline: Scores | None = None  # the blurry input against the same target
 
 
-def mean_scores(results: Iterable[Scores]) -> dict[str, float | None]:
+def mean_scores(results: Iterable[Scores], metrics: tuple[str, ...] = METRICS) -> dict[str, float | None]:
     """Mean of each metric over images (None where any image lacks it, or no images)."""
     results = list(results)
     means: dict[str, float | None] = {}
-    for metric in METRICS:
+    for metric in metrics:
         values = [getattr(r, metric) for r in results]
         means[metric] = math.fsum(values) / len(values) if values and None not in values else None
     return means
@@ -106,6 +112,12 @@ class EvaluationReport:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def metrics(self) -> tuple[str, ...]:
+        """METRICS, and the SqueezeNet LPIPS column when the images carry it."""
+        squeeze = bool(self.images) and any(r.scores.lpips_squeeze is not None for r in self.images)
+        return METRICS + ((SQUEEZE_METRIC,) if squeeze else ())
+
+    @property
     def has_baseline(self) -> bool:
         return bool(self.images) and all(r.baseline is not None for r in self.images)
 
@@ -117,13 +129,13 @@ class EvaluationReport:
 
     def mean(self, group: str | None = None) -> dict[str, float | None]:
         """Mean scores over all images, or over one label group."""
-        return mean_scores(r.scores for r in self._select(self.groups[group] if group else None))
+        return mean_scores((r.scores for r in self._select(self.groups[group] if group else None)), self.metrics)
 
     def baseline_mean(self, group: str | None = None) -> dict[str, float | None] | None:
         if not self.has_baseline:
             return None
         selected = self._select(self.groups[group] if group else None)
-        return mean_scores(r.baseline for r in selected if r.baseline is not None)
+        return mean_scores((r.baseline for r in selected if r.baseline is not None), self.metrics)
 
     def gain(self, group: str | None = None) -> dict[str, float | None] | None:
         """Mean output minus mean blurry input, per metric (None without a baseline)."""
@@ -132,7 +144,7 @@ class EvaluationReport:
             return None
         output = self.mean(group)
         return {m: output[m] - baseline[m] if output[m] is not None and baseline[m] is not None else None
-                for m in METRICS}
+                for m in self.metrics}
 
     def to_json(self) -> dict[str, Any]:
         images = []
@@ -206,7 +218,7 @@ class EvaluationReport:
         return rows
 
     def write_csv(self, path: str | Path) -> Path:
-        fields = ["name", "kind", *METRICS] + ([f"baseline_{m}" for m in METRICS] if self.has_baseline else [])
+        fields = ["name", "kind", *self.metrics] + ([f"baseline_{m}" for m in self.metrics] if self.has_baseline else [])
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,11 +259,11 @@ def image_table(report: EvaluationReport) -> Table:
 
     table = Table(title=f"{len(report.images)} images, protocol {report.protocol}, {report.bit_depth}-bit", show_lines=False)
     table.add_column("image", overflow="fold")
-    for metric in METRICS:
+    for metric in report.metrics:
         table.add_column(metric.upper() + (" (input)" if report.has_baseline else ""), justify="right")
     for result in report.images:
         cells = []
-        for metric in METRICS:
+        for metric in report.metrics:
             # Three decimals here (four in the means) so that a row with baselines fits 80 columns.
             text = _fmt(metric, getattr(result.scores, metric), 3)
             if result.baseline is not None:
@@ -269,17 +281,17 @@ def summary_table(report: EvaluationReport) -> Table:
     table.add_column("set")
     table.add_column("images", justify="right")
     table.add_column("")
-    for metric in METRICS:
+    for metric in report.metrics:
         table.add_column(metric.upper(), justify="right")
     for group in [None, *report.groups]:
         count = len(report.images) if group is None else len(report.groups[group])
         label = "all" if group is None else group
         output = report.mean(group)
-        table.add_row(label, str(count), "output", *(_fmt(m, output[m]) for m in METRICS))
+        table.add_row(label, str(count), "output", *(_fmt(m, output[m]) for m in report.metrics))
         baseline, gain = report.baseline_mean(group), report.gain(group)
         if baseline is not None and gain is not None:
-            table.add_row("", "", "blurry input", *(_fmt(m, baseline[m]) for m in METRICS))
-            table.add_row("", "", "gain", *(_signed(m, gain[m]) for m in METRICS), end_section=True)
+            table.add_row("", "", "blurry input", *(_fmt(m, baseline[m]) for m in report.metrics))
+            table.add_row("", "", "gain", *(_signed(m, gain[m]) for m in report.metrics), end_section=True)
     return table
 
 

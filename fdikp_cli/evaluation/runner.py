@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import nn
 
-from fdikp_cli.errors import DatasetError, FdikpError, LpipsWeightsMissing
+from fdikp_cli.errors import ConfigError, DatasetError, FdikpError, LpipsWeightsMissing
 from fdikp_cli.evaluation.pairing import DatasetName, EvalPair, PairBy, pair_folders, resolve_dataset
 from fdikp_cli.evaluation.protocol_io import Protocol, check_bit_depth, get_protocol, quantize, read_image, write_png
 from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores, Unscored
@@ -36,6 +37,9 @@ class EvaluationOptions:
     use_lpips: bool = True
     lpips_weights: Path | None = None  # folder searched first (--lpips-dir); then $FDIKP_LPIPS_DIR, the cache
     lpips_download: bool = True
+    # LPIPS backbone(s): alex (column lpips), squeeze (column lpips_squeeze), or both. SqueezeNet's
+    # weights are not bundled: asking for them without them is an error (load_squeeze_lpips).
+    lpips_net: str = "alex"
     device: str = "auto"  # auto|cpu|cuda|cuda:N|mps ("auto": CUDA when available)
     precision: str = "auto"  # the model's autocast precision (--dataset): auto|fp32|fp16|bf16, see resolve_precision
     labels: dict[str, Path] = field(default_factory=dict)  # group name -> text file of image names
@@ -51,10 +55,12 @@ class Scorer:
     no float64); LPIPS runs in float32 on `device`.
     """
 
-    def __init__(self, protocol: Protocol, bit_depth: int, lpips: LPIPS | None, device: torch.device) -> None:
+    def __init__(self, protocol: Protocol, bit_depth: int, lpips: LPIPS | None, device: torch.device,
+                 lpips_squeeze: nn.Module | None = None) -> None:
         self.protocol = protocol
         self.bit_depth = bit_depth
         self.lpips = lpips
+        self.lpips_squeeze = lpips_squeeze
         self.device = device
         self.exact_device = device if device.type == "cuda" else torch.device("cpu")
 
@@ -65,7 +71,7 @@ class Scorer:
             raise DatasetError(
                 f"{name}: sizes differ: {_size(pred)} vs target {_size(target)} (evaluation never resizes)"
             )
-        smallest = 32 if self.lpips is not None else self.protocol.ssim.size
+        smallest = 32 if self.lpips is not None or self.lpips_squeeze is not None else self.protocol.ssim.size
         if min(target.shape[-2:]) < smallest:
             raise DatasetError(f"{name}: {_size(target)} is too small to evaluate (needs at least {smallest}x{smallest})")
         pred = pred.to(self.exact_device, torch.float64).clamp(0, 1)
@@ -75,7 +81,12 @@ class Scorer:
         lpips_value = None
         if self.lpips is not None:
             lpips_value = self.lpips(pred.to(self.device, torch.float32), target.to(self.device, torch.float32)).item()
+        squeeze_value = None
+        if self.lpips_squeeze is not None:
+            squeeze_value = self.lpips_squeeze(pred.to(self.device, torch.float32),
+                                               target.to(self.device, torch.float32)).item()
         return Scores(
+            lpips_squeeze=squeeze_value,
             psnr=psnr(pred, target).item(),
             ssim=ssim(pred, target, config=self.protocol.ssim).item(),
             mae=mae(pred, target).item(),
@@ -111,9 +122,21 @@ def assign_groups(pairs: list[EvalPair], labels: dict[str, Path]) -> tuple[dict[
     return groups, warnings
 
 
+def _load_squeeze(options: EvaluationOptions, device: torch.device) -> nn.Module | None:
+    if not options.use_lpips or options.lpips_net == "alex":
+        return None
+    from fdikp_cli.metrics.lpips_squeeze import load_squeeze_lpips
+
+    return load_squeeze_lpips(options.lpips_weights, device=device)  # asked for: missing weights are an error
+
+
 def _load_lpips_or_reason(options: EvaluationOptions, device: torch.device) -> tuple[LPIPS | None, str | None]:
+    if options.lpips_net not in ("alex", "squeeze", "both"):
+        raise ConfigError(f"--lpips-net must be alex, squeeze or both, got {options.lpips_net!r}")
     if not options.use_lpips:
         return None, "LPIPS not requested"
+    if options.lpips_net == "squeeze":
+        return None, "AlexNet LPIPS not requested (--lpips-net squeeze)"
     try:
         return load_lpips(options.lpips_weights, device=device, download=options.lpips_download), None
     except LpipsWeightsMissing as exc:
@@ -171,7 +194,8 @@ def _prepare(options: EvaluationOptions) -> tuple[torch.device, Scorer, Evaluati
     check_bit_depth(options.bit_depth)
     device = resolve_device(options.device)
     lpips, reason = _load_lpips_or_reason(options, device)
-    return device, Scorer(protocol, options.bit_depth, lpips, device), _new_report(options, lpips, reason, device)
+    squeeze = _load_squeeze(options, device)
+    return device, Scorer(protocol, options.bit_depth, lpips, device, squeeze), _new_report(options, lpips, reason, device)
 
 
 def evaluate_folders(

@@ -90,7 +90,7 @@ class AdversarialHook:
     log_columns = ("adv", "critic", "gp", "critic_acc", "w_dist", "map_mean")
 
     def __init__(self, config: AdversarialConfig, critic: PatchCritic, weight_source: WeightMapSource | None,
-                 device: torch.device) -> None:
+                 device: torch.device, seed: int = 0) -> None:
         self.config = config
         self.device = device
         self.critic = critic.to(device).train()
@@ -98,16 +98,20 @@ class AdversarialHook:
         self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, betas=config.critic_betas)
         self.steps = 0  # generator steps seen by this hook (the warm-up counter)
         self.collapse_streak = 0  # consecutive log rows that looked collapsed
+        # The penalty's mixing weights come from a generator of the hook's own, saved with it:
+        # the global RNG is also drawn by each new data loader, i.e. at different moments in a
+        # resumed run than in an uninterrupted one.
+        self.generator = torch.Generator().manual_seed(seed)
 
     @classmethod
     def from_config(cls, config: AdversarialConfig, model: nn.Module, device: torch.device,
-                    world_size: int = 1) -> "AdversarialHook":
+                    world_size: int = 1, seed: int = 0) -> "AdversarialHook":
         if world_size > 1:
             # The critic's gradients would need their own all-reduce (and DDP does not support
             # the double backward of the gradient penalty): not built yet.
             raise ConfigError("adversarial training runs in one process only (not under torchrun yet)")
         critic = PatchCritic(CriticConfig(base_channels=config.critic_channels))
-        return cls(config, critic, weight_map_source(config.weight_map, model), device)
+        return cls(config, critic, weight_map_source(config.weight_map, model), device, seed)
 
     @property
     def warming_up(self) -> bool:
@@ -125,7 +129,7 @@ class AdversarialHook:
         """One critic step. Shape: fake, real (B, 3, H, W) (fake detached); map (B, 1, H, W)."""
         score_fake, score_real = self.critic(fake), self.critic(real)  # (B, 1, h, w) each
         adversarial = defocus_critic_loss(score_fake, score_real, weight_map, self.config.map_alpha)
-        mix = torch.rand(real.shape[0], device=real.device)  # from the run's RNG: saved with the checkpoint
+        mix = torch.rand(real.shape[0], generator=self.generator).to(real.device)  # (B,)
         penalty = gradient_penalty(self.critic, real, fake, mix)
         loss = adversarial + self.config.gp_weight * penalty
         self.optimizer.zero_grad(set_to_none=True)
@@ -177,10 +181,12 @@ class AdversarialHook:
 
     def state_dict(self) -> dict[str, Any]:
         return {"critic": self.critic.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "steps": self.steps, "collapse_streak": self.collapse_streak}
+                "steps": self.steps, "collapse_streak": self.collapse_streak, "rng": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.critic.load_state_dict(state["critic"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["steps"])
         self.collapse_streak = int(state.get("collapse_streak", 0))
+        if "rng" in state:  # absent in checkpoints of the first version: the seeded generator goes on
+            self.generator.set_state(state["rng"])

@@ -53,5 +53,5 @@ def build_step_hooks(config: "TrainConfig", model: nn.Module, device: torch.devi
     if config.adversarial.weight > 0:
         from fdikp_cli.training.adversarial import AdversarialHook
 
-        hooks.append(AdversarialHook.from_config(config.adversarial, model, device, world_size))
+        hooks.append(AdversarialHook.from_config(config.adversarial, model, device, world_size, config.run.seed))
     return hooks
