@@ -98,6 +98,13 @@ class DefocusMapNet(nn.Module):
         )
         self.bottleneck = nn.Sequential(_conv(w[-1], w[-1]), nn.ReLU(inplace=True), _conv(w[-1], w[-1]))
         self.up = nn.ModuleList(_Up(w[i], w[i - 1]) for i in range(len(w) - 1, 0, -1))
+        # He initialisation: PyTorch's default conv init shrinks a ReLU signal by ~0.4x per layer,
+        # so after the ten convs down to 1/16 the context features were ~1e-4 of the input and
+        # training (a few hundred CPU steps) never moved the map off its initial constant.
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
         # A 1x1 head: full-resolution 3x3 convs dominate the cost (9 c^2 multiply-adds per pixel
         # each, against 9 c^2 / 4^l at level l), so the full-resolution part is kept to two.
         self.head = nn.Conv2d(w[0], 1, 1)
