@@ -73,6 +73,9 @@ def test_adversarial_run_resumes_exactly_across_the_warm_up(pairs_root: Path, tm
                               sorted(hook_split["optimizer"]["state"].items())):
         torch.testing.assert_close(a["exp_avg_sq"], b["exp_avg_sq"], rtol=0, atol=0)
 
+    provenance = read_weights(once / "checkpoints" / "step_00000006.safetensors").provenance
+    assert provenance["hooks"]["adversarial"]["weight"] == 0.05  # the weights say how they were trained
+
     rows = (once / "train_log.csv").read_text().splitlines()
     header = rows[0].split(",")
     adv = [float(row.split(",")[header.index("adv")]) for row in rows[1:]]

@@ -26,6 +26,7 @@ critic (|estimate| < 1e-6: it no longer separates anything) stop the run with Cr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Callable
 
@@ -123,6 +124,9 @@ class AdversarialHook:
                 f"parameters, {c.critic_steps} critic step(s) per step at lr {c.critic_lr:g}, map "
                 f"{c.weight_map} (alpha {c.map_alpha:g}), warm-up {c.warmup_steps} critic-only steps"
                 + (f" ({max(c.warmup_steps - self.steps, 0)} left)" if self.steps else ""))
+
+    def settings(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
 
     def _critic_update(self, fake: torch.Tensor, real: torch.Tensor, weight_map: torch.Tensor | None
                        ) -> dict[str, float]:

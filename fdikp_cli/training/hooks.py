@@ -40,6 +40,9 @@ class StepHook(Protocol):
     def describe(self) -> str:
         """One line for the start of a run."""
 
+    def settings(self) -> dict[str, Any]:
+        """Its configuration, for run.json and the provenance of weights files."""
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...

@@ -349,6 +349,7 @@ class Trainer:
                         "lr": p.config.lr, "swa": p.config.swa} for p in self.plans],
             "total_steps": self.total_steps,
             "step": self.step,
+            **({"hooks": {hook.name: hook.settings() for hook in self.hooks}} if self.hooks else {}),
             "seed": self.config.run.seed,
             "wall_time_s": round(self.wall_time(), 1),
             "best": self.best,
@@ -359,7 +360,7 @@ class Trainer:
     def provenance(self, kind: str, metrics: dict[str, float] | None = None) -> dict[str, Any]:
         info = self.run_info()
         keys = ("fdikp_version", "hardware", "world_size", "amp", "data", "preset", "loss", "stages", "total_steps",
-                "seed", "wall_time_s", "init_weights", "init_sha256", "created", "config_changes")
+                "seed", "wall_time_s", "init_weights", "init_sha256", "created", "config_changes", "hooks")
         prov = {k: info[k] for k in keys if k in info}
         prov.update({"model": kind, "step": self.step, "run_dir": str(self.paths.root.resolve()),
                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
