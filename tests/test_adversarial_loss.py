@@ -131,3 +131,23 @@ def test_collapse_check_stops_a_pinned_critic_after_the_warm_up_only() -> None:
     hook.check_log_row({"critic_acc": 0.7, "w_dist": 0.0}, 13)  # dead critic counts too
     with pytest.raises(CriticCollapsed, match="collapsed at step 14.*3 consecutive log rows"):
         hook.check_log_row({"critic_acc": 0.0, "w_dist": -1.0}, 14)
+
+
+def test_estimator_map_source_reads_the_calibrated_estimator(tmp_path) -> None:
+    from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
+    from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
+    from fdikp_cli.defocus.weights import save_defocus_weights
+    from fdikp_cli.errors import WeightsError
+    from fdikp_cli.training.adversarial import estimator_weight_map
+
+    torch.manual_seed(3)
+    estimator = DefocusMapNet(EstimatorConfig())
+    path = save_defocus_weights(estimator, KernelBank(KernelBankConfig(max_radius=4)), tmp_path / "map.safetensors")
+    source = estimator_weight_map(str(path), torch.device("cpu"))
+    blurred = torch.rand(2, 3, 64, 64)
+    weights = source(blurred)
+    assert weights.shape == (2, 1, 64, 64) and not weights.requires_grad and (weights >= 0).all()
+    with torch.no_grad():
+        torch.testing.assert_close(weights, estimator.eval()(blurred))
+    with pytest.raises(WeightsError):
+        estimator_weight_map(str(tmp_path / "absent.safetensors"), torch.device("cpu"))

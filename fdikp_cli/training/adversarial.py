@@ -76,12 +76,32 @@ def dilation_weight_map(model: nn.Module) -> WeightMapSource:
     return source
 
 
-def weight_map_source(name: str, model: nn.Module) -> WeightMapSource | None:
-    if name == "dilation":
+def estimator_weight_map(path: str | None, device: torch.device) -> WeightMapSource:
+    """The calibrated single-image defocus-map estimator of fdikp_cli.defocus (blur radius in px
+    of a uniform disc, 0..max_radius), frozen: `path`, or the shipped weights/defocus_map.safetensors.
+
+    The training crops are at the scale the estimator was trained at (DPDD's 1024 x 683), so it
+    runs on them as they are; WeightsError when the file is absent.
+    """
+    from fdikp_cli.defocus.weights import load_defocus_weights
+
+    estimator = load_defocus_weights(path, device=device).model.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def source(blurred: torch.Tensor) -> torch.Tensor:
+        return estimator(blurred.float().clamp(0, 1)).float()  # (B, 1, H, W) px
+
+    return source
+
+
+def weight_map_source(config: AdversarialConfig, model: nn.Module, device: torch.device) -> WeightMapSource | None:
+    if config.weight_map == "dilation":
         return dilation_weight_map(model)
-    if name == "none":
+    if config.weight_map == "estimator":
+        return estimator_weight_map(config.estimator_weights, device)
+    if config.weight_map == "none":
         return None
-    raise ConfigError(f"adversarial.weight_map must be 'dilation' or 'none', got {name!r}")
+    raise ConfigError(f"adversarial.weight_map must be dilation, estimator or none, got {config.weight_map!r}")
 
 
 class AdversarialHook:
@@ -112,7 +132,7 @@ class AdversarialHook:
             # the double backward of the gradient penalty): not built yet.
             raise ConfigError("adversarial training runs in one process only (not under torchrun yet)")
         critic = PatchCritic(CriticConfig(base_channels=config.critic_channels))
-        return cls(config, critic, weight_map_source(config.weight_map, model), device, seed)
+        return cls(config, critic, weight_map_source(config, model, device), device, seed)
 
     @property
     def warming_up(self) -> bool:

@@ -84,7 +84,10 @@ class AdversarialConfig:
     critic_channels: int = 64  # the spec's PatchGAN; smaller for tests
     gp_weight: float = 10.0
     map_alpha: float = 0.1  # critic loss = mean D + map_alpha * mean(D * m); m in blur units (>= 0)
-    weight_map: str = "dilation"  # dilation (FDIKP's PAC map - 1) | none
+    # dilation (FDIKP's PAC map - 1, tap-spacing units) | estimator (the calibrated defocus-map
+    # estimator, px; use map_alpha 0.1 as the spec) | none
+    weight_map: str = "dilation"
+    estimator_weights: str | None = None  # weight_map = estimator: its file (default: the shipped one)
     collapse_patience: int = 20  # log rows; 0 disables the collapse check
     collapse_eps: float = 0.001
 
@@ -282,8 +285,8 @@ def validate(config: TrainConfig) -> None:
                           "critic_channels >= 1")
     if not adv.critic_lr > 0:
         raise ConfigError("adversarial.critic_lr must be positive")
-    if adv.weight_map not in ("dilation", "none"):
-        raise ConfigError(f"adversarial.weight_map must be dilation or none, got {adv.weight_map!r}")
+    if adv.weight_map not in ("dilation", "estimator", "none"):
+        raise ConfigError(f"adversarial.weight_map must be dilation, estimator or none, got {adv.weight_map!r}")
 
 
 # ----------------------------------------------------------------------------- overrides
