@@ -89,6 +89,28 @@ def real_scores(weights: Path, root: Path, limit: int, scale: float) -> None:
           f"learned K - fixed K: {mean[3] - mean[2]:+.2f} dB")
 
 
+def mask_scores(weights: Path, photos: Path, masks: Path) -> None:
+    """Photos with hand-made blur masks (white = blurred, black = in focus): the median predicted
+    radius inside each region, and per-pixel agreement of "r <= 1 px at the working scale" with
+    the mask's in-focus region."""
+    import cv2
+
+    from fdikp_cli.defocus.maps import estimate_radius_map, load_estimator, summarize, work_scale
+    from fdikp_cli.synth.writer import list_images, read_rgb
+
+    estimator = load_estimator(weights)
+    by_stem = {p.stem: p for p in list_images(photos) if p.parent == photos}  # not the masks themselves
+    for mask_path in list_images(masks):
+        photo = read_rgb(by_stem[mask_path.stem])
+        blurred_region = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) > 127  # (H, W)
+        radius = estimate_radius_map(estimator, photo)
+        threshold = summarize(radius, work_scale(*radius.shape)).in_focus_px
+        agreement = float(((radius <= threshold) == ~blurred_region).mean())
+        print(f"  {mask_path.stem}: median radius {np.median(radius[~blurred_region]):.2f} px in the in-focus region "
+              f"({100 * (~blurred_region).mean():.0f} % of the photo), {np.median(radius[blurred_region]):.2f} px in the "
+              f"blurred region; in-focus agreement {100 * agreement:.1f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", type=Path, default=None, help="default: the shipped weights")
@@ -99,6 +121,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="area downscale of the val pairs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", choices=("synthetic", "real"), default=None)
+    parser.add_argument("--masks", type=Path, default=SHARED / "data" / "real-defocus-unpaired" / "cuhk_samples" / "masks")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.skip != "synthetic":
@@ -106,6 +129,8 @@ def main() -> None:
             synthetic_scores(args.weights, args.holdout, args.synthetic)
         else:
             print(f"skipped synthetic: {args.holdout} not found")
+    if args.masks.is_dir():
+        mask_scores(args.weights, args.masks.parent, args.masks)
     if args.skip != "real":
         if (args.val_root / "source").is_dir():
             real_scores(args.weights, args.val_root, args.real, args.scale)
