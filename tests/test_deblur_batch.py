@@ -205,7 +205,9 @@ def test_compare_and_maps(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = FDIKPConfig(widths=(8, 16, 32), level_blocks=(1, 1, 1), bottleneck_res_blocks=1, predictor_channels=8)
     model = FDIKP(config).eval()
-    summary = deblur_files([tmp_path / "p.png"], DeblurOptions(compare=True, save_maps=True), Engine(model))
+    # No defocus-map weights here (their radius map is tested in test_defocus_cli.py).
+    options = DeblurOptions(compare=True, save_maps=True, defocus_weights=tmp_path / "absent.safetensors")
+    summary = deblur_files([tmp_path / "p.png"], options, Engine(model))
     assert summary.ok
     result = summary.results[0]
     assert result.extra_outputs == [tmp_path / "p_deblurred_compare.png", tmp_path / "p_deblurred_dilation.png"]
