@@ -35,14 +35,18 @@ def train_defocus_map_command(
     max_steps: Optional[int] = typer.Option(
         None, "--max-steps", min=1, metavar="N", help="Stop this session after N steps (resume later).  [default: none]"
     ),
-    synthetic_batch: int = typer.Option(_SYNTHETIC_BATCH, "--synthetic-batch", min=0, metavar="N"),
-    real_batch: int = typer.Option(_REAL_BATCH, "--real-batch", min=0, metavar="N"),
+    synthetic_batch: int = typer.Option(
+        _SYNTHETIC_BATCH, "--synthetic-batch", min=0, metavar="N", help="Synthetic 128 px crops per estimator step."
+    ),
+    real_batch: int = typer.Option(
+        _REAL_BATCH, "--real-batch", min=0, metavar="N", help="Real 160 px windows per step (reblur loss)."
+    ),
     lr: float = typer.Option(_LR, "--lr", metavar="LR", help="Estimator learning rate (halved at 60 % and 85 %)."),
     holdout: str = typer.Option(
         _HOLDOUT, "--holdout", metavar="NAMES", help="Comma-separated subfolders of --sharp-dir never trained on."
     ),
-    seed: int = typer.Option(_SEED, "--seed", metavar="N"),
-    checkpoint_every: int = typer.Option(50, "--checkpoint-every", min=1, metavar="N"),
+    seed: int = typer.Option(_SEED, "--seed", metavar="N", help="Seed of the weights and of every crop."),
+    checkpoint_every: int = typer.Option(50, "--checkpoint-every", min=1, metavar="N", help="Save checkpoint.pt every N steps."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over even if --out holds a checkpoint."),
 ) -> None:
     """Train the defocus-map estimator (radius in px per pixel) and its kernel bank.
