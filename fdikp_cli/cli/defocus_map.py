@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 
 # Repeated so --help needs no torch import; tests/test_defocus_cli.py checks it equals the library's.
 _WORK_SIDE = 1024
@@ -49,32 +48,22 @@ def defocus_map_command(
         options = MapOptions(output=output, overlay=overlay, overwrite=overwrite, skip_existing=skip_existing,
                              recursive=recursive, work_side=work_side)
 
-        class Lines:
-            """One line per photo as it finishes (stderr when --json owns stdout)."""
+        from fdikp_cli.cli.deblur import _ConsoleReporter
 
-            def message(self, text: str) -> None:
-                err_console.print(f"[yellow]{escape(text)}[/]", highlight=False, soft_wrap=True)
-
-            def file_started(self, index: int, total: int, source: Path) -> None:
-                if not quiet and not as_json:
-                    err_console.print(escape(f"[{index + 1}/{total}] {source.name} ..."), highlight=False,
-                                      soft_wrap=True)
-
-            def tile_progress(self, done: int, total: int) -> None:
-                pass
+        class MapReporter(_ConsoleReporter):
+            """deblur's progress bars (files, time remaining) and failure lines; a summary line per
+            photo on stdout (none with --json, which prints everything at the end)."""
 
             def file_finished(self, result: object) -> None:
                 if isinstance(result, MapResult) and result.summary is not None:
-                    if not as_json:
+                    self.progress.update(self.task, visible=False)
+                    if not as_json:  # on a terminal rich shows it above the bars
                         typer.echo(f"{result.source}: {result.summary.line()} -> {result.output}")
-                elif getattr(result, "status", "") == "failed":
-                    err_console.print(f"[red]failed[/] {escape(f'{result.source}: {result.reason}')}",  # type: ignore[attr-defined]
-                                      highlight=False, soft_wrap=True)
-                elif not quiet and not as_json:
-                    err_console.print(escape(f"{result.status} {result.source} ({result.reason})"),  # type: ignore[attr-defined]
-                                      highlight=False, soft_wrap=True)
+                    return
+                super().file_finished(result)  # type: ignore[arg-type]
 
-        batch = run_defocus_map(inputs, options, weights=weights, reporter=Lines())
+        with MapReporter(err_console, quiet or as_json, "") as reporter:
+            batch = run_defocus_map(inputs, options, weights=weights, reporter=reporter)
         if as_json:
             document = {
                 "unit": "radius in px of the photo; 16-bit PNG value = radius_px * 100",
