@@ -5,7 +5,11 @@ Single-Image Defocus Deblurring in the Wild" (spec: ../shared/paper/lbk-defocusg
 - `fft_conv`: blurring one image with many kernels through one shared spectrum;
 - `reblur`: the sharp image blurred per pixel by a radius map (linear between integer radii);
 - `fit`: a radius map (and optionally the kernels) fitted to one real (blurred, sharp) pair,
-  and the best single radius per image as the baseline.
+  and the best single radius per image as the baseline;
+- `estimator`: the single-image defocus-map network; `training`: its training (synthetic
+  radius supervision + real reblur loss, alternating with the bank); `weights`: its file;
+- `maps`: maps of photos (working scale, 16-bit encoding, colours, summary); `files`: the file
+  batch behind `fdikp defocus-map`.
 """
 
 from fdikp_cli.defocus.fit import FitConfig, FitResult, best_single_radius, fit_radius_map
