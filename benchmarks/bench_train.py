@@ -2,6 +2,8 @@
 
     .venv/bin/python -m benchmarks.bench_train                 # 256^2 batch 4, default model, 3 steps
     .venv/bin/python -m benchmarks.bench_train --steps 5 --threads 2 --json out.json
+    .venv/bin/python -m benchmarks.bench_train --precision-ratio --crop 128 --batch 4 --threads 2 --steps 4
+        # fp32 vs bf16 autocast training steps, interleaved in one process: the ratio only
 
 What is measured (on this machine):
   * optimizer steps of the default FDIKP at 256x256, batch 4: forward, the paper's full loss
@@ -76,6 +78,46 @@ def step_throughput(size: int, batch: int, steps: int, warmup: int) -> dict[str,
             "seconds_per_step": seconds, "images_per_s": batch / seconds}
 
 
+def precision_ratio(size: int, batch: int, steps: int, warmup: int) -> dict[str, Any]:
+    """Training steps in fp32 and under bf16 autocast, as `fdikp train --amp bf16` runs them.
+
+    One model, one optimizer; the two precisions alternate step by step (after `warmup` steps
+    of each), so a change in machine load affects both alike and the ratio stays meaningful on
+    a busy machine. Forward under autocast, outputs cast to float32 before the loss (FFT terms
+    stay float32), float32 master weights -- the trainer's path (trainer.train_step).
+    """
+    import contextlib
+    import statistics
+
+    import torch
+
+    from fdikp_cli.model import FDIKP, FDIKPConfig
+    from fdikp_cli.training.losses import MultiScaleLoss
+
+    torch.manual_seed(0)
+    model = FDIKP(FDIKPConfig()).train()
+    loss_fn = MultiScaleLoss(1.0, 0.0, 0.2, (1.0, 0.2, 0.1), None)  # MSE + FFT, as the CPU runs train
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    blurred, sharp = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for i in range(warmup + steps):
+        for name in times:
+            context = (torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16" else contextlib.nullcontext())
+            start = time.perf_counter()
+            with context:
+                outputs = model(blurred)
+            terms = loss_fn([o.float() for o in outputs], sharp)
+            optimizer.zero_grad(set_to_none=True)
+            terms.total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    fp32, bf16 = statistics.median(times["fp32"]), statistics.median(times["bf16"])
+    return {"crop": size, "batch": batch, "steps": steps, "fp32_s_per_step": fp32, "bf16_s_per_step": bf16,
+            "fp32_images_per_s": batch / fp32, "bf16_images_per_s": batch / bf16, "speedup_bf16_over_fp32": fp32 / bf16}
+
+
 def step_flops(size: int, batch: int) -> float:
     """Forward + backward FLOPs of one training step (model only), counted at batch 1 x batch."""
     import torch
@@ -136,11 +178,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--loader-samples", type=int, default=20)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--precision-ratio", action="store_true",
+                        help="only time fp32 vs bf16 autocast training steps (interleaved) and print the ratio")
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.precision_ratio:
+        result = precision_ratio(args.crop, args.batch, args.steps, args.warmup)
+        print(f"train step {args.crop}^2 x {args.batch}, {args.threads} threads, median of {args.steps}: "
+              f"fp32 {result['fp32_s_per_step']:.2f} s, bf16 {result['bf16_s_per_step']:.2f} s, "
+              f"bf16 speed-up {result['speedup_bf16_over_fp32']:.2f}x")
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return
     report: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}",
         "torch": torch.__version__,
