@@ -79,11 +79,14 @@ def _dtype(precision: str):  # noqa: ANN202
 
 def bench_speed(threads: int, repeats: int, precision: str = "auto") -> dict:
     """Seconds per megapixel on CPU in `precision`, default tile (a 1024x683 photo runs whole)."""
-    from fdikp_cli.inference.device import precision_name
+    import torch
+
+    from fdikp_cli.inference.device import precision_name, use_fast_memory_format
     from fdikp_cli.inference.restore import restore_detailed
 
     loaded = _load(threads)
     dtype = _dtype(precision)
+    use_fast_memory_format(loaded.model, torch.device("cpu"), dtype)  # as `fdikp deblur` prepares it
     source = sorted((VAL / "source").glob("*.png"))[0]
     image = _read_float(source)
     megapixels = image.shape[-1] * image.shape[-2] / 1e6

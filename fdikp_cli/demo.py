@@ -23,7 +23,7 @@ def _save_png(path: Path, image: np.ndarray) -> None:
 def run_demo(out_dir: Path = Path("demo_out"), seed: int = 3) -> dict[str, float]:
     import torch
 
-    from fdikp_cli.inference.device import precision_name, resolve_precision
+    from fdikp_cli.inference.device import precision_name, resolve_precision, use_fast_memory_format
     from fdikp_cli.inference.restore import restore
     from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
     from fdikp_cli.metrics import psnr, ssim
@@ -54,6 +54,7 @@ def run_demo(out_dir: Path = Path("demo_out"), seed: int = 3) -> dict[str, float
     blurred_t, sharp_t = to_tensor(pair.blurred), to_tensor(pair.sharp)
     start = time.perf_counter()
     dtype = resolve_precision("auto", torch.device("cpu"))  # as `fdikp deblur` runs it
+    use_fast_memory_format(loaded.model, torch.device("cpu"), dtype)
     restored_t = restore(loaded.model, blurred_t, dtype=dtype, tone_lock=DEFAULT_TONE_LOCK_SIGMA)
     seconds = time.perf_counter() - start
 

@@ -264,7 +264,7 @@ def test_json_and_csv_shapes(tmp_path: Path) -> None:
 
 
 def test_evaluate_dataset_runs_the_model_and_saves_outputs(tmp_path: Path) -> None:
-    from fdikp_cli.inference.device import PRECISIONS, precision_name, resolve_precision
+    from fdikp_cli.inference.device import PRECISIONS, precision_name, resolve_precision, use_fast_memory_format
     from fdikp_cli.inference.restore import restore
     from fdikp_cli.model import FDIKP, FDIKPConfig
     from fdikp_cli.weights import load_model, save_weights
@@ -284,6 +284,7 @@ def test_evaluate_dataset_runs_the_model_and_saves_outputs(tmp_path: Path) -> No
                                 "tone_lock": 32.0}
     dtype = PRECISIONS[report.model_run["precision"]]
     model = load_model(weights, device="cpu").model
+    use_fast_memory_format(model, torch.device("cpu"), dtype)  # the layout the report's precision runs in
     source = torch.from_numpy(data["p"]["source"] / 255.0).permute(2, 0, 1)[None]
     pred = restore(model, source.float(), dtype=dtype, tone_lock=32.0).double()[0].permute(1, 2, 0).numpy()
     target = data["p"]["target"] / 255.0

@@ -20,7 +20,7 @@ from fdikp_cli.evaluation.pairing import DatasetName, EvalPair, PairBy, pair_fol
 from fdikp_cli.evaluation.protocol_io import Protocol, check_bit_depth, get_protocol, quantize, read_image, write_png
 from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores, Unscored
 from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
-from fdikp_cli.inference.device import precision_name, resolve_device, resolve_precision
+from fdikp_cli.inference.device import precision_name, resolve_device, resolve_precision, use_fast_memory_format
 from fdikp_cli.metrics import mae, psnr, ssim
 from fdikp_cli.metrics.lpips import LPIPS, load_lpips
 
@@ -251,6 +251,7 @@ def evaluate_dataset(
     device, scorer, report = _prepare(options)
     dtype = resolve_precision(options.precision, device)  # before loading: a bad spec fails fast
     loaded = load_model(weights, device=device, allow_random=allow_random)
+    use_fast_memory_format(loaded.model, device, dtype)
     report.model_run = {"device": str(device), "precision": precision_name(dtype), "tone_lock": options.tone_lock or None}
     report.groups, report.warnings = assign_groups(resolved.pairs, options.labels)
     report.layout = resolved.layout

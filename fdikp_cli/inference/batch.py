@@ -49,6 +49,7 @@ from fdikp_cli.inference.device import (
     rank_from_environment,
     resolve_device,
     resolve_precision,
+    use_fast_memory_format,
 )
 from fdikp_cli.inference.output_check import unwritable_folders
 from fdikp_cli.inference.restore import (
@@ -633,6 +634,7 @@ def prepare_engine(
         reporter.message(f"warning: {why}")
         loaded.model.to(usable)
         dtype = resolve_precision(precision, usable) if precision == "auto" else dtype
+    use_fast_memory_format(loaded.model, usable, dtype)
     return Engine(loaded.model, usable, dtype)
 
 

@@ -213,6 +213,19 @@ def fall_back_if_unusable(
     return device, None
 
 
+def use_fast_memory_format(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """Store the model's 4-D weights channels-last where that pays: bf16 on CPU.
+
+    oneDNN's bf16 convolutions run on NHWC natively; with NCHW weights every convolution
+    reorders its operands. Measured on this project's CPU (1024x683, 2 threads, bf16,
+    `benchmarks.bench_deblur --part speed`): 5.3 -> 3.45 s/MP, outputs 76 dB apart (bf16 rounding order). fp32 keeps the default
+    layout, so `--precision fp32` stays the exact path.
+    """
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """Out of device memory (torch.cuda.OutOfMemoryError is torch.OutOfMemoryError)."""
     return isinstance(exc, torch.cuda.OutOfMemoryError)
