@@ -81,7 +81,7 @@ def step_throughput(size: int, batch: int, steps: int, warmup: int) -> dict[str,
 def precision_ratio(size: int, batch: int, steps: int, warmup: int) -> dict[str, Any]:
     """Training steps in fp32 and under bf16 autocast, as `fdikp train --amp bf16` runs them.
 
-    One model, one optimizer; the two precisions alternate step by step (after `warmup` steps
+    One model and optimizer per precision; the two alternate step by step (after `warmup` steps
     of each), so a change in machine load affects both alike and the ratio stays meaningful on
     a busy machine. Forward under autocast, outputs cast to float32 before the loss (FFT terms
     stay float32), float32 master weights -- the trainer's path (trainer.train_step).
@@ -94,14 +94,20 @@ def precision_ratio(size: int, batch: int, steps: int, warmup: int) -> dict[str,
     from fdikp_cli.model import FDIKP, FDIKPConfig
     from fdikp_cli.training.losses import MultiScaleLoss
 
-    torch.manual_seed(0)
-    model = FDIKP(FDIKPConfig()).train()
+    from fdikp_cli.inference.device import use_fast_memory_format
+
     loss_fn = MultiScaleLoss(1.0, 0.0, 0.2, (1.0, 0.2, 0.1), None)  # MSE + FFT, as the CPU runs train
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
     blurred, sharp = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    setups = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        torch.manual_seed(0)
+        # each precision with the memory layout the trainer gives it (channels-last under bf16)
+        net = use_fast_memory_format(FDIKP(FDIKPConfig()), torch.device("cpu"), dtype).train()
+        setups[name] = (net, torch.optim.Adam(net.parameters(), lr=1e-5))
     for i in range(warmup + steps):
         for name in times:
+            model, optimizer = setups[name]
             context = (torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16" else contextlib.nullcontext())
             start = time.perf_counter()
             with context:

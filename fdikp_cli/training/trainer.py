@@ -28,6 +28,7 @@ from rich.console import Console
 from torch import nn
 
 from fdikp_cli.errors import ConfigError, TrainingDiverged
+from fdikp_cli.inference.device import use_fast_memory_format
 from fdikp_cli.training.checkpoint import (
     RunPaths,
     find_resume_checkpoint,
@@ -171,7 +172,8 @@ class Trainer:
             model_config = FDIKPConfig.from_dict(self.config.model)
             model = FDIKP(model_config)  # initialised from torch's RNG, seeded above
         self.model_config = model_config
-        self.model = model.to(self.device).train()
+        # bf16 on CPU: channels-last weights, as inference runs them (oneDNN's bf16 convolutions work on NHWC).
+        self.model = use_fast_memory_format(model.to(self.device), self.device, self.amp).train()
 
     def _build_data(self) -> None:
         from fdikp_cli.data import build_sources, build_validation, parse_dataset_spec
