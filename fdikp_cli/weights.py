@@ -75,6 +75,18 @@ def resolve_model_weights(model: str | None, weights: str | Path | None) -> Path
     return path
 
 
+def write_safetensors_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write a safetensors file under a temporary name and rename it: a crash never leaves half a
+    file; the file gets the mode the umask gives new files (safetensors itself writes 0600)."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    apply_umask(tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def save_weights(
     model: FDIKP | nn.Module,
     path: str | Path,
@@ -90,8 +102,6 @@ def save_weights(
     halves the file; loading casts them back to the model's float32 parameters. Check the
     outputs against the full-precision file before shipping (weights/README.md does).
     """
-    from safetensors.torch import save_file
-
     config = config or getattr(model, "config", None)
     if config is None:
         raise WeightsError("save_weights needs the model configuration")
@@ -106,11 +116,7 @@ def save_weights(
         "config": config.to_json(),
         "provenance": json.dumps(provenance or {}, sort_keys=True),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    apply_umask(tmp)
-    os.replace(tmp, path)
-    return path
+    return write_safetensors_atomic(path, tensors, metadata)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import torch
 from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
 from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
 from fdikp_cli.errors import WeightsError
-from fdikp_cli.file_mode import apply_umask
+from fdikp_cli.weights import write_safetensors_atomic
 
 FORMAT_NAME = "fdikp-defocus-map"
 FORMAT_VERSION = "1"
@@ -53,8 +53,6 @@ def save_defocus_weights(model: DefocusMapNet, bank: KernelBank, path: str | Pat
     storage_dtype (e.g. torch.float16) applies to the estimator only; the bank's log-taps stay
     float32 (a half-precision softmax input moves small taps by ~0.1 %, and the bank is small).
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
@@ -70,11 +68,7 @@ def save_defocus_weights(model: DefocusMapNet, bank: KernelBank, path: str | Pat
         "kernel_bank": json.dumps(asdict(bank.config), sort_keys=True),
         "provenance": json.dumps(provenance or {}, sort_keys=True),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    apply_umask(tmp)
-    os.replace(tmp, path)
-    return path
+    return write_safetensors_atomic(path, tensors, metadata)
 
 
 def load_defocus_weights(path: str | Path | None = None, device: torch.device | str = "cpu") -> DefocusWeights:

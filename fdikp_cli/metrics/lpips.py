@@ -53,6 +53,14 @@ def _unit_normalise(features: torch.Tensor) -> torch.Tensor:
     return features / (norm + _EPS)
 
 
+def check_lpips_inputs(pred: torch.Tensor, target: torch.Tensor) -> None:
+    """Both LPIPS backbones take two (B, 3, H, W) images of one shape, at least 32x32."""
+    if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:
+        raise ValueError(f"LPIPS expects two (B, 3, H, W) tensors of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    if min(pred.shape[-2:]) < 32:
+        raise ValueError(f"LPIPS needs images of at least 32x32, got {tuple(pred.shape[-2:])}")
+
+
 class LPIPS(nn.Module):
     """LPIPS distance (v0.1, AlexNet). Build with `load_lpips()`; a bare LPIPS() has random weights.
 
@@ -94,10 +102,7 @@ class LPIPS(nn.Module):
         return taps
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:
-            raise ValueError(f"LPIPS expects two (B, 3, H, W) tensors of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
-        if min(pred.shape[-2:]) < 32:
-            raise ValueError(f"LPIPS needs images of at least 32x32, got {tuple(pred.shape[-2:])}")
+        check_lpips_inputs(pred, target)
         batch = pred.shape[0]
         dtype = self.shift.dtype
         images = torch.cat([pred, target], dim=0).to(dtype)  # one backbone pass: (2B, 3, H, W)

@@ -25,7 +25,7 @@ from torch import nn
 
 from fdikp_cli.errors import LpipsWeightsMissing
 from fdikp_cli.hashing import sha256_file
-from fdikp_cli.metrics.lpips import _SCALE, _SHIFT, _unit_normalise
+from fdikp_cli.metrics.lpips import _SCALE, _SHIFT, _unit_normalise, check_lpips_inputs
 from fdikp_cli.metrics.lpips_weights import ENV_VAR, candidate_dirs
 
 BACKBONE_FILE = "squeezenet1_1-b8a52dc0.pth"
@@ -95,10 +95,7 @@ class SqueezeLPIPS(nn.Module):
         return super().train(False)  # a metric: never in training mode
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:
-            raise ValueError(f"LPIPS expects two (B, 3, H, W) tensors of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
-        if min(pred.shape[-2:]) < 32:
-            raise ValueError(f"LPIPS needs images of at least 32x32, got {tuple(pred.shape[-2:])}")
+        check_lpips_inputs(pred, target)
         batch = pred.shape[0]
         x = torch.cat([pred, target], dim=0).to(self.shift.dtype) * 2 - 1  # (2B, 3, H, W) in [-1, 1]
         x = (x - self.shift) / self.scale
