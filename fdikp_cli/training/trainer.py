@@ -83,7 +83,8 @@ def set_determinism(seed: int, deterministic: bool, device: torch.device) -> Non
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """None: float32. auto = bf16 on CUDA (no loss scaling needed) and on CPUs that compute bf16
-    in hardware (1.6-1.8x faster there, see fdikp_cli.inference.device), float32 elsewhere.
+    in hardware (training steps 1.59x faster there with channels-last weights, `benchmarks.bench_train
+    --precision-ratio`), float32 elsewhere.
     Master weights, FFTs and losses stay float32 in every mode."""
     from fdikp_cli.inference.device import cpu_has_native_bf16
 
