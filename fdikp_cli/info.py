@@ -9,8 +9,11 @@ from fdikp_cli import __version__
 
 
 def describe(weights: str | Path | None = None) -> dict[str, Any]:
-    """Version, configuration, parameter count and weights (path, sha256, provenance)."""
+    """Version, configuration, parameter count and weights (path, sha256, provenance), and where
+    the shipped models and the defocus-map estimator's weights are looked for."""
     import torch
+
+    from fdikp_cli.defocus.weights import default_defocus_weights_path
 
     from fdikp_cli.model import count_parameters
     from fdikp_cli.weights import SHIPPED_MODELS, default_weights_path, load_model, shipped_weights_path
@@ -21,8 +24,10 @@ def describe(weights: str | Path | None = None) -> dict[str, Any]:
     for name in SHIPPED_MODELS:
         path = shipped_weights_path(name)
         shipped[name] = {"path": str(path), "installed": path.is_file()}
+    defocus = default_defocus_weights_path()
     return {
         "shipped_models": shipped,
+        "defocus_map_weights": {"path": str(defocus), "installed": defocus.is_file()},
         "version": __version__,
         "torch": torch.__version__,
         "config": loaded.config.to_dict(),

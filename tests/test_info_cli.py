@@ -41,3 +41,16 @@ def test_info_prints_whole_paths_and_provenance_as_lines(tmp_path: Path) -> None
     assert "  widths: 8, 16, 32" in lines and "{" not in result.output
     as_json = json.loads(CliRunner().invoke(app, ["info", "--weights", str(path), "--json"]).output)
     assert as_json["weights"]["provenance"]["stages"][0]["crop"] == 128
+
+
+def test_info_names_the_defocus_map_weights_and_whether_they_are_there(tmp_path: Path, monkeypatch) -> None:
+    missing = tmp_path / "no_such_defocus.safetensors"
+    monkeypatch.setenv("FDIKP_DEFOCUS_WEIGHTS", str(missing))
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["info"])
+    assert result.exit_code == 0, result.output
+    assert f"defocus-map weights (defocus-map, deblur --save-maps): {missing} (not installed)" in result.output.splitlines()
+    present = tmp_path / "defocus.safetensors"
+    present.write_bytes(b"x")  # info only says where the file is; defocus-map itself validates it
+    monkeypatch.setenv("FDIKP_DEFOCUS_WEIGHTS", str(present))
+    report = json.loads(CliRunner().invoke(app, ["info", "--json"]).output)
+    assert report["defocus_map_weights"] == {"path": str(present), "installed": True}

@@ -81,6 +81,9 @@ def info_command(
         lines.append("shipped models (deblur --model NAME):")
         for name, item in report["shipped_models"].items():
             lines.append(f"  {name}: {item['path']}" + ("" if item["installed"] else " (not installed)"))
+        defocus = report["defocus_map_weights"]
+        lines.append(f"defocus-map weights (defocus-map, deblur --save-maps): {defocus['path']}"
+                     + ("" if defocus["installed"] else " (not installed)"))
         lines += ["configuration:", *readable_lines(dict(sorted(report["config"].items())))]
         if w["provenance"]:
             lines += ["provenance:", *readable_lines(w["provenance"])]
