@@ -100,3 +100,25 @@ def test_held_out_photos_are_never_sampled(data: tuple[Path, Path]) -> None:
     blurred, radius = sampler.synthetic_batch(0)
     assert blurred.shape == (1, 3, 16, 16) and radius.shape == (1, 1, 16, 16)
     assert float(radius.max()) <= 4.0
+
+
+def test_init_weights_starts_from_a_weights_file_and_refuses_another_architecture(
+        data: tuple[Path, Path], tmp_path: Path) -> None:
+    from fdikp_cli.defocus.training import new_state
+    from fdikp_cli.defocus.weights import load_defocus_weights
+
+    config = _config(data)
+    train_defocus_map(config, tmp_path / "first", checkpoint_every=100)
+    trained = load_defocus_weights(tmp_path / "first" / "defocus_map.safetensors")
+    warm = new_state(dataclasses.replace(config, init_weights=str(tmp_path / "first" / "defocus_map.safetensors")))
+    cold = new_state(config)
+    assert warm.step == 0
+    for name, value in trained.model.state_dict().items():
+        assert torch.equal(warm.model.state_dict()[name], value), name
+    assert any(not torch.equal(cold.model.state_dict()[n], v) for n, v in trained.model.state_dict().items())
+    for name, value in trained.bank.state_dict().items():
+        assert torch.equal(warm.bank.state_dict()[name], value), name
+    wider = dataclasses.replace(config, init_weights=str(tmp_path / "first" / "defocus_map.safetensors"),
+                                estimator=EstimatorConfig(widths=(4, 12), max_radius=4.0))
+    with pytest.raises(ConfigError, match="estimator configuration differs"):
+        new_state(wider)

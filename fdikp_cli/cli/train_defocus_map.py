@@ -45,6 +45,10 @@ def train_defocus_map_command(
     holdout: str = typer.Option(
         _HOLDOUT, "--holdout", metavar="NAMES", help="Comma-separated subfolders of --sharp-dir never trained on."
     ),
+    init_weights: Optional[Path] = typer.Option(
+        None, "--init-weights", metavar="FILE",
+        help="Start from this defocus-map weights file (e.g. weights/defocus_map.safetensors) instead of fresh weights.",
+    ),
     seed: int = typer.Option(_SEED, "--seed", metavar="N", help="Seed of the weights and of every crop."),
     checkpoint_every: int = typer.Option(50, "--checkpoint-every", min=1, metavar="N", help="Save checkpoint.pt every N steps."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over even if --out holds a checkpoint."),
@@ -68,6 +72,7 @@ def train_defocus_map_command(
             holdout=tuple(name for name in holdout.split(",") if name),
             steps=steps, synthetic_batch=synthetic_batch if sharp_dir is not None else 0,
             real_batch=real_batch if real_root is not None else 0, lr=lr, seed=seed,
+            init_weights=str(init_weights) if init_weights is not None else "",
         )
         err_console.print(f"train-defocus-map: {config.steps} steps into {out} ({torch.get_num_threads()} threads)",
                           highlight=False, soft_wrap=True)

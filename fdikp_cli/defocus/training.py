@@ -72,6 +72,9 @@ class DefocusTrainConfig:
     sharp_scale: tuple[float, float] = (0.6, 1.0)  # synthetic: scale the photo is seen at
     pair_scale: tuple[float, float] = (0.5, 1.0)  # real: common scale of both captures
     seed: int = 0
+    # A defocus-map weights file to start from (estimator and bank) instead of fresh weights; its
+    # estimator and bank configurations must be this run's.
+    init_weights: str = ""
     estimator: EstimatorConfig = EstimatorConfig()
     bank: KernelBankConfig = KernelBankConfig()
 
@@ -225,8 +228,24 @@ def new_state(config: DefocusTrainConfig) -> TrainState:
     torch.manual_seed(config.seed)
     model = DefocusMapNet(config.estimator)
     bank = KernelBank(config.bank)
+    if config.init_weights:
+        _load_initial(model, bank, config)
     return TrainState(model, bank, torch.optim.Adam(model.parameters(), lr=config.lr),
                       torch.optim.Adam(bank.parameters(), lr=config.kernel_lr))
+
+
+def _load_initial(model: DefocusMapNet, bank: KernelBank, config: DefocusTrainConfig) -> None:
+    """Copy config.init_weights' estimator and bank into the fresh ones (a warm start: the
+    optimizers and the schedule still start at step 0)."""
+    from fdikp_cli.defocus.weights import load_defocus_weights
+
+    initial = load_defocus_weights(config.init_weights)
+    mismatched = [name for name, saved, wanted in (("estimator", initial.model.config, config.estimator),
+                                                   ("kernel bank", initial.bank.config, config.bank)) if saved != wanted]
+    if mismatched:
+        raise ConfigError(f"{config.init_weights}: its {' and '.join(mismatched)} configuration differs from this run's")
+    model.load_state_dict(initial.model.state_dict())
+    bank.load_state_dict(initial.bank.state_dict())
 
 
 def save_checkpoint(state: TrainState, config: DefocusTrainConfig, folder: Path) -> Path:
@@ -373,5 +392,7 @@ def train_defocus_map(config: DefocusTrainConfig, out: Path, resume: bool = True
                 save_checkpoint(state, config, out)
     if state.step >= config.steps:
         provenance = {"steps": state.step, "config": config.to_dict(), "data": sampler.describe()}
+        if config.init_weights:
+            provenance["initialised_from"] = config.init_weights
         save_defocus_weights(state.model, state.bank, out / WEIGHTS_NAME, provenance)
     return state
