@@ -137,3 +137,23 @@ def test_bad_inputs_are_refused() -> None:
         ssim(torch.rand(1, 3, 6, 6), torch.rand(1, 3, 6, 6))
     with pytest.raises(ValueError, match="odd"):
         SsimConfig(size=8)
+
+
+def test_masked_psnr_scores_only_the_masked_pixels_against_numpy() -> None:
+    from fdikp_cli.metrics import masked_psnr
+
+    rng = np.random.default_rng(4)
+    a, b = rng.random((2, 3, 12, 10)), rng.random((2, 3, 12, 10))
+    mask = rng.random((2, 1, 12, 10)) < 0.3
+    expected = [10 * np.log10(1.0 / np.mean((a[i] - b[i])[:, mask[i, 0]] ** 2)) for i in range(2)]
+    got = masked_psnr(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(mask))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    # Errors outside the mask do not count; an empty mask has nothing to score.
+    c = b.copy()
+    c[:, :, ~mask[0, 0]] += 0.5
+    changed = masked_psnr(torch.from_numpy(a), torch.from_numpy(c), torch.from_numpy(mask))
+    assert changed[0] == got[0] and changed[1] != got[1]
+    empty = masked_psnr(torch.from_numpy(a), torch.from_numpy(b), torch.zeros(2, 1, 12, 10, dtype=torch.bool))
+    assert torch.isnan(empty).all()
+    with pytest.raises(ValueError, match="mask"):
+        masked_psnr(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(mask[:, :, :6]))

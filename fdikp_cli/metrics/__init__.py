@@ -7,7 +7,7 @@ imported separately so that using the others never touches its weights.
 
 from fdikp_cli.metrics.detail import detail_psnr
 from fdikp_cli.metrics.mae import mae
-from fdikp_cli.metrics.psnr import mse, psnr
+from fdikp_cli.metrics.psnr import masked_psnr, mse, psnr
 from fdikp_cli.metrics.ssim import SSIM_DPDD, SSIM_WANG, SsimConfig, ssim, ssim_map
 
-__all__ = ["SSIM_DPDD", "SSIM_WANG", "SsimConfig", "detail_psnr", "mae", "mse", "psnr", "ssim", "ssim_map"]
+__all__ = ["SSIM_DPDD", "SSIM_WANG", "SsimConfig", "detail_psnr", "mae", "masked_psnr", "mse", "psnr", "ssim", "ssim_map"]
