@@ -35,7 +35,8 @@ HEADS_URL = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/
 FILE_SHA256 = {
     # torchvision names the file after the first 8 hex digits of this digest.
     BACKBONE_FILE: "b8a52dc049b60e4b6ab68ad0df457362afab8b6304b2febdc1650a5dab4d7e7b",
-    # computed from the file in the LPIPS repository (v0.1).
+    # computed from the file in the LPIPS repository (v0.1); the same bytes are
+    # lpips/weights/v0.1/squeeze.pth inside PyPI's lpips-0.1.4 wheel (checked 2026-12-03).
     HEADS_FILE: "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76",
 }
 _TAP_AFTER = (1, 4, 7, 9, 10, 11, 12)
@@ -128,7 +129,8 @@ def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
 def missing_message(searched: list[tuple[str, Path]]) -> str:
     places = "; ".join(f"{where}: {path}" for where, path in searched)
     return (f"SqueezeNet LPIPS needs {BACKBONE_FILE} (torchvision's SqueezeNet 1.1, {BACKBONE_URL}) and "
-            f"{HEADS_FILE} (LPIPS v0.1 heads, {HEADS_URL}) in one folder (looked in {places}); put both in the "
+            f"{HEADS_FILE} (LPIPS v0.1 heads, {HEADS_URL}, also lpips/weights/v0.1/squeeze.pth inside "
+            f"`pip download --no-deps lpips==0.1.4`) in one folder (looked in {places}); put both in the "
             f"folder of --lpips-dir or ${ENV_VAR}. They are not bundled with fdikp")
 
 
