@@ -8,7 +8,8 @@ on the same global batch: one process with `--batch` images and `--threads` intr
 or `--threads` processes (gloo, DistributedDataParallel, as `torchrun --nproc-per-node N -m
 fdikp_cli train` runs) with `--batch / N` images and one thread each. The two alternate round by
 round (single, ranks, single, ranks, ...) so that a change in machine load hits both alike; each
-round is `--steps` timed steps after `--warmup`. Printed: median seconds per global step and
+round is `--steps` timed steps after `--warmup`; `--fp32-baseline` adds the single process in
+fp32 to every round (the training path before bf16 and channels-last). Printed: median seconds per global step and
 images/s for each, and their ratio.
 
 Why: on this project's 2-core machine one training thread did ~75 % of the work of two (OpenMP
@@ -29,13 +30,13 @@ from typing import Any
 import torch
 
 
-def _setup() -> tuple[torch.nn.Module, Any, torch.dtype]:
+def _setup(precision: str = "auto") -> tuple[torch.nn.Module, Any, torch.dtype]:
     from fdikp_cli.inference.device import resolve_precision, use_fast_memory_format
     from fdikp_cli.model import FDIKP, FDIKPConfig
     from fdikp_cli.training.losses import MultiScaleLoss
 
     torch.manual_seed(0)
-    dtype = resolve_precision("auto", torch.device("cpu"))
+    dtype = resolve_precision(precision, torch.device("cpu"))
     model = use_fast_memory_format(FDIKP(FDIKPConfig()), torch.device("cpu"), dtype).train()
     loss_fn = MultiScaleLoss(1.0, 0.0, 0.2, (1.0, 0.2, 0.1), None)
     return model, loss_fn, dtype
@@ -82,9 +83,9 @@ def _rank_main(rank: int, world: int, init_file: str, crop: int, batch: int, ste
         dist.destroy_process_group()
 
 
-def time_single(crop: int, batch: int, threads: int, steps: int, warmup: int) -> list[float]:
+def time_single(crop: int, batch: int, threads: int, steps: int, warmup: int, precision: str = "auto") -> list[float]:
     torch.set_num_threads(threads)
-    model, loss_fn, dtype = _setup()
+    model, loss_fn, dtype = _setup(precision)
     blurred, sharp = torch.rand(batch, 3, crop, crop), torch.rand(batch, 3, crop, crop)
     return _timed_steps(model, loss_fn, dtype, blurred, sharp, steps, warmup)
 
@@ -106,20 +107,30 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--fp32-baseline", action="store_true",
+                        help="also time the single process in fp32 (the path before bf16 training) each round")
     args = parser.parse_args()
     if args.batch % args.threads:
         raise SystemExit(f"--batch {args.batch} must split evenly over {args.threads} ranks")
 
+    fp32: list[float] = []
     single: list[float] = []
     ranks: list[float] = []
     for _ in range(args.rounds):
+        if args.fp32_baseline:
+            fp32 += time_single(args.crop, args.batch, args.threads, args.steps, args.warmup, precision="fp32")
         single += time_single(args.crop, args.batch, args.threads, args.steps, args.warmup)
         ranks += time_ranks(args.crop, args.batch, args.threads, args.steps, args.warmup)
     one, many = statistics.median(single), statistics.median(ranks)
     print(f"train step {args.crop}^2, global batch {args.batch}, medians of {len(single)} steps:")
+    if fp32:
+        base = statistics.median(fp32)
+        print(f"  1 process x {args.threads} threads, fp32: {base:.3f} s/step, {args.batch / base:.2f} images/s")
     print(f"  1 process x {args.threads} threads: {one:.3f} s/step, {args.batch / one:.2f} images/s")
     print(f"  {args.threads} ranks x 1 thread (gloo DDP): {many:.3f} s/step, {args.batch / many:.2f} images/s")
     print(f"  ranks / single throughput: {one / many:.2f}x")
+    if fp32:
+        print(f"  over the fp32 single process: single {base / one:.2f}x, ranks {base / many:.2f}x")
 
 
 if __name__ == "__main__":
