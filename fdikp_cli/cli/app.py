@@ -47,6 +47,7 @@ app.command("evaluate", cls=Command)(evaluate.evaluate_command)
 app.command("train", cls=Command)(train.train_command)
 app.command("train-defocus-map", cls=Command)(train_defocus_map.train_defocus_map_command)
 app.command("export", cls=Command)(export.export_command)
+app.command("interpolate", cls=Command)(export.interpolate_command)
 app.command("synth", cls=Command)(synth.synth_command)
 app.command("info", cls=Command)(info.info_command)
 
