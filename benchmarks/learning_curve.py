@@ -1,11 +1,13 @@
 """The shipped weights' learning curve: validation against step and training hours, as CSV and PNG.
 
     .venv/bin/python -m benchmarks.learning_curve runs/alignC [runs/NEXT ...] --out weights/learning_curve
+    .venv/bin/python -m benchmarks.learning_curve runs/alignE --after weights/learning_curve.csv --out weights/learning_curve
 
 Each run folder's `val_log.csv` (written by `fdikp train`) gives PSNR, detail PSNR (output
 low-pass locked to the input's, σ 8 px), the blurred input's PSNR and LPIPS at each validation;
 `train_log.csv` gives the wall time at each logged step. Runs are chained in the order given
-(each continuing from the previous one's weights): steps and hours accumulate. Writes
+(each continuing from the previous one's weights): steps and hours accumulate; `--after CSV`
+continues a curve written earlier whose run folders are gone. Writes
 OUT.csv and OUT.png (gain over the input in dB against hours of training on this project's
 2-core CPU machine; the step axis is in the CSV).
 """
@@ -34,9 +36,12 @@ def _wall_at(train_rows: list[dict[str, str]], step: int) -> float:
     return best
 
 
-def chain(runs: list[Path]) -> list[dict[str, object]]:
-    points: list[dict[str, object]] = []
-    step_offset, hour_offset = 0, 0.0
+def chain(runs: list[Path], before: list[dict[str, object]] | None = None) -> list[dict[str, object]]:
+    """Points of `runs` in order, continuing after `before` (earlier points, e.g. a curve whose
+    run folders are gone): steps and hours start where its last point ended."""
+    points: list[dict[str, object]] = list(before or [])
+    step_offset = int(points[-1]["total_step"]) if points else 0
+    hour_offset = float(points[-1]["hours"]) if points else 0.0
     for run in runs:
         train_rows = _rows(run / "train_log.csv")
         last_step = 0
@@ -97,8 +102,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders, in training order")
     parser.add_argument("--out", type=Path, default=Path("weights/learning_curve"), help="OUT.csv and OUT.png")
+    parser.add_argument("--after", type=Path, default=None,
+                        help="a curve CSV written earlier: the runs continue it (for rounds whose folders are gone)")
     args = parser.parse_args()
-    points = chain(args.runs)
+    before = _rows(args.after) if args.after is not None else None
+    points = chain(args.runs, before)
     if not points:
         raise SystemExit("no validation rows with detail PSNR in these runs")
     with open(args.out.with_suffix(".csv"), "w", newline="") as handle:
