@@ -14,7 +14,6 @@ def describe(weights: str | Path | None = None) -> dict[str, Any]:
     import torch
 
     from fdikp_cli.defocus.weights import default_defocus_weights_path
-
     from fdikp_cli.model import count_parameters
     from fdikp_cli.weights import SHIPPED_MODELS, default_weights_path, load_model, shipped_weights_path
 

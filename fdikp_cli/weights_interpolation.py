@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from fdikp_cli.errors import OutputExistsError, WeightsError
+from fdikp_cli.model.config import FDIKPConfig
 from fdikp_cli.weights import WeightsFile, read_weights, save_weights
 
 
@@ -45,7 +46,7 @@ def interpolate_state_dicts(a: dict[str, torch.Tensor], b: dict[str, torch.Tenso
 
 
 def interpolate_weights(a: str | Path | WeightsFile, b: str | Path | WeightsFile,
-                        alpha: float) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
+                        alpha: float) -> tuple[FDIKPConfig, dict[str, torch.Tensor], dict[str, Any]]:
     """(config, blended state dict, provenance) of two weights files of the same configuration."""
     first = a if isinstance(a, WeightsFile) else read_weights(a)
     second = b if isinstance(b, WeightsFile) else read_weights(b)

@@ -122,3 +122,17 @@ def test_init_weights_starts_from_a_weights_file_and_refuses_another_architectur
                                 estimator=EstimatorConfig(widths=(4, 12), max_radius=4.0))
     with pytest.raises(ConfigError, match="estimator configuration differs"):
         new_state(wider)
+
+
+def test_a_warm_started_run_resumes_after_its_init_file_is_gone(data: tuple[Path, Path], tmp_path: Path) -> None:
+    config = _config(data)
+    train_defocus_map(config, tmp_path / "first", checkpoint_every=100)
+    start = tmp_path / "start.safetensors"
+    (tmp_path / "first" / "defocus_map.safetensors").rename(start)
+    warm = dataclasses.replace(config, init_weights=str(start))
+    straight = train_defocus_map(warm, tmp_path / "straight", checkpoint_every=100)
+    train_defocus_map(warm, tmp_path / "split", checkpoint_every=100, max_steps=2)
+    start.unlink()  # the checkpoint, not the file the run started from, carries the state
+    resumed = train_defocus_map(warm, tmp_path / "split", checkpoint_every=100)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name

@@ -224,11 +224,14 @@ class TrainState:
     step: int = 0  # steps done
 
 
-def new_state(config: DefocusTrainConfig) -> TrainState:
+def new_state(config: DefocusTrainConfig, warm_start: bool = True) -> TrainState:
+    """Fresh estimator, bank and optimizers; with warm_start, the estimator and bank of
+    config.init_weights (a resume passes False: its checkpoint replaces them, and the file it
+    started from need not exist any more)."""
     torch.manual_seed(config.seed)
     model = DefocusMapNet(config.estimator)
     bank = KernelBank(config.bank)
-    if config.init_weights:
+    if warm_start and config.init_weights:
         _load_initial(model, bank, config)
     return TrainState(model, bank, torch.optim.Adam(model.parameters(), lr=config.lr),
                       torch.optim.Adam(bank.parameters(), lr=config.kernel_lr))
@@ -278,7 +281,7 @@ def load_checkpoint(folder: Path, config: DefocusTrainConfig) -> TrainState:
     if differences:
         raise ConfigError(f"{folder} was trained with other settings (a resume continues the same run): "
                           + "; ".join(differences))
-    state = new_state(config)
+    state = new_state(config, warm_start=False)
     state.model.load_state_dict(blob["model"])
     state.bank.load_state_dict(blob["bank"])
     state.estimator_optimizer.load_state_dict(blob["estimator_optimizer"])
