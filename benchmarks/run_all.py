@@ -18,6 +18,7 @@ BENCHMARKS = [
     ["benchmarks.bench_synth"],
     ["benchmarks.synth_realism"],
     ["benchmarks.bench_train"],
+    ["benchmarks.bench_train_ranks", "--fp32-baseline"],
 ]
 
 
