@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from fdikp_cli.model.critic import CriticConfig, PatchCritic, score_map_side
-from fdikp_cli.training.adversarial import AdversarialHook, CriticCollapsed, dilation_weight_map
+from fdikp_cli.training.adversarial import AdversarialHook, CriticCollapsed
+from fdikp_cli.training.defocus_weight_maps import dilation_weight_map
 from fdikp_cli.training.adversarial_loss import (
     critic_accuracy,
     defocus_critic_loss,
@@ -138,7 +139,7 @@ def test_estimator_map_source_reads_the_calibrated_estimator(tmp_path) -> None:
     from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
     from fdikp_cli.defocus.weights import save_defocus_weights
     from fdikp_cli.errors import WeightsError
-    from fdikp_cli.training.adversarial import estimator_weight_map
+    from fdikp_cli.training.defocus_weight_maps import estimator_weight_map
 
     torch.manual_seed(3)
     estimator = DefocusMapNet(EstimatorConfig())

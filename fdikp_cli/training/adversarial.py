@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,56 +42,14 @@ from fdikp_cli.training.adversarial_loss import (
     gradient_penalty,
 )
 from fdikp_cli.training.config import AdversarialConfig
+from fdikp_cli.training.defocus_weight_maps import WeightMapSource, dilation_weight_map, estimator_weight_map
 from fdikp_cli.training.hooks import StepContext
-
-WeightMapSource = Callable[[torch.Tensor], torch.Tensor]
-"""Blurred images (B, 3, H, W) -> defocus map (B, 1, H, W), >= 0, larger = more blur, no grad."""
 
 DEAD_CRITIC = 1e-6  # |mean D(real) - D(fake)| below this: the critic separates nothing
 
 
 class CriticCollapsed(TrainingDiverged):
     """The critic's accuracy stayed pinned (or it stopped separating) for too many log rows."""
-
-
-def dilation_weight_map(model: nn.Module) -> WeightMapSource:
-    """FDIKP's own blur estimate: the PAC dilation map of the full-resolution stage, minus 1.
-
-    The dilation D(x) = 1 + (d_max - 1)·σ(·) spaces the taps of the inverse kernels, so D - 1
-    is 0 where the model deconvolves at its finest reach (sharp areas) and grows with the blur
-    it sees; it is in units of tap spacing, not calibrated pixels of blur radius (that needs
-    the defocus-map estimator of fdikp_cli.defocus; pass its map as another source). The map is
-    read from the model being trained (its current estimate) and detached.
-    """
-    fikp = getattr(model, "fikp", None)
-    dilation = getattr(fikp, "dilation", None)
-    if dilation is None:
-        raise ConfigError("adversarial.weight_map = 'dilation' needs a model with PAC (model.pac = true); "
-                          "use adversarial.weight_map = 'none'")
-
-    @torch.no_grad()
-    def source(blurred: torch.Tensor) -> torch.Tensor:
-        return dilation(blurred.float()) - 1.0  # (B, 1, H, W)
-
-    return source
-
-
-def estimator_weight_map(path: str | None, device: torch.device) -> WeightMapSource:
-    """The calibrated single-image defocus-map estimator of fdikp_cli.defocus (blur radius in px
-    of a uniform disc, 0..max_radius), frozen: `path`, or the shipped weights/defocus_map.safetensors.
-
-    The training crops are at the scale the estimator was trained at (DPDD's 1024 x 683), so it
-    runs on them as they are; WeightsError when the file is absent.
-    """
-    from fdikp_cli.defocus.weights import load_defocus_weights
-
-    estimator = load_defocus_weights(path, device=device).model.eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def source(blurred: torch.Tensor) -> torch.Tensor:
-        return estimator(blurred.float().clamp(0, 1)).float()  # (B, 1, H, W) px
-
-    return source
 
 
 def weight_map_source(config: AdversarialConfig, model: nn.Module, device: torch.device) -> WeightMapSource | None:

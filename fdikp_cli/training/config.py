@@ -93,6 +93,17 @@ class AdversarialConfig:
 
 
 @dataclass
+class InFocusConfig:
+    """The in-focus fidelity term (fdikp_cli.training.infocus_fidelity): extra MSE against the
+    target where the calibrated defocus-map estimator reads the input as in focus, so that a
+    perceptual fine-tune leaves sharp areas alone. weight 0 (default) turns it off."""
+
+    weight: float = 0.0  # of mean(in_focus * (y - y_hat)^2) over all pixels, beside loss.mse
+    radius: float = 1.0  # px: in focus where the estimator's blur radius <= this (issue 13's r <= 1)
+    estimator_weights: str | None = None  # defocus-map weights (default: the shipped ones)
+
+
+@dataclass
 class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -142,6 +153,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    infocus: InFocusConfig = field(default_factory=InFocusConfig)
     stages: list[StageConfig] = field(default_factory=list)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -287,6 +299,8 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("adversarial.critic_lr must be positive")
     if adv.weight_map not in ("dilation", "estimator", "none"):
         raise ConfigError(f"adversarial.weight_map must be dilation, estimator or none, got {adv.weight_map!r}")
+    if config.infocus.weight < 0 or config.infocus.radius < 0:
+        raise ConfigError("infocus.weight and infocus.radius must be >= 0")
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -504,7 +518,7 @@ def to_toml(config: TrainConfig) -> str:
     lines = ["# fdikp training configuration (resolved)", f"preset = {_toml_value(values['preset'])}", ""]
     # --max-steps belongs to one session (stop here, resume later): a resumed run must not inherit it.
     values["run"].pop("max_steps")
-    for section in ("model", "synth", "data", "loss", "optim", "adversarial", "run"):
+    for section in ("model", "synth", "data", "loss", "optim", "adversarial", "infocus", "run"):
         lines += [f"[{section}]", *_toml_table(values[section]), ""]
     for stage in values["stages"]:
         lines += ["[[stages]]", *_toml_table(stage), ""]

@@ -57,4 +57,8 @@ def build_step_hooks(config: "TrainConfig", model: nn.Module, device: torch.devi
         from fdikp_cli.training.adversarial import AdversarialHook
 
         hooks.append(AdversarialHook.from_config(config.adversarial, model, device, world_size, config.run.seed))
+    if config.infocus.weight > 0:
+        from fdikp_cli.training.infocus_fidelity import InFocusFidelityHook
+
+        hooks.append(InFocusFidelityHook.from_config(config.infocus, device))
     return hooks
