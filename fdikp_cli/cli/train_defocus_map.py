@@ -21,6 +21,8 @@ _REAL_BATCH = 2
 _LR = 1e-3
 _HOLDOUT = "kodak24"
 _SEED = 0
+_REBLUR_WEIGHT = 50.0
+_SYNTHETIC_CROP = 128
 
 
 def train_defocus_map_command(
@@ -36,12 +38,20 @@ def train_defocus_map_command(
         None, "--max-steps", min=1, metavar="N", help="Stop this session after N steps (resume later).  [default: none]"
     ),
     synthetic_batch: int = typer.Option(
-        _SYNTHETIC_BATCH, "--synthetic-batch", min=0, metavar="N", help="Synthetic 128 px crops per estimator step."
+        _SYNTHETIC_BATCH, "--synthetic-batch", min=0, metavar="N", help="Synthetic crops per estimator step."
+    ),
+    synthetic_crop: int = typer.Option(
+        _SYNTHETIC_CROP, "--synthetic-crop", min=16, metavar="PX",
+        help="Side of the synthetic crops (more context per crop for large blur radii).",
     ),
     real_batch: int = typer.Option(
         _REAL_BATCH, "--real-batch", min=0, metavar="N", help="Real 160 px windows per step (reblur loss)."
     ),
     lr: float = typer.Option(_LR, "--lr", metavar="LR", help="Estimator learning rate (halved at 60 % and 85 %)."),
+    reblur_weight: float = typer.Option(
+        _REBLUR_WEIGHT, "--reblur-weight", min=0.0, metavar="W",
+        help="Weight of the real pairs' reblur L1 against the synthetic radius L1 (px).",
+    ),
     holdout: str = typer.Option(
         _HOLDOUT, "--holdout", metavar="NAMES", help="Comma-separated subfolders of --sharp-dir never trained on."
     ),
@@ -72,6 +82,7 @@ def train_defocus_map_command(
             holdout=tuple(name for name in holdout.split(",") if name),
             steps=steps, synthetic_batch=synthetic_batch if sharp_dir is not None else 0,
             real_batch=real_batch if real_root is not None else 0, lr=lr, seed=seed,
+            synthetic_crop=synthetic_crop, reblur_weight=reblur_weight,
             init_weights=str(init_weights) if init_weights is not None else "",
         )
         err_console.print(f"train-defocus-map: {config.steps} steps into {out} ({torch.get_num_threads()} threads)",
