@@ -26,3 +26,19 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared() -> "type[shared_path]":
     return shared_path  # type: ignore[return-value]
+
+
+def write_blocky_pairs(root: Path, count: int, cells: int = 12, side: int = 48) -> Path:
+    """`count` tiny training pairs under root/{target,source}: a blocky random scene (cells x cells
+    colours, nearest-upscaled to side x side) and its 5x5 box blur. Same images for the same args."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        small = rng.integers(0, 256, (cells, cells, 3)).astype(np.uint8)
+        sharp = cv2.resize(small, (side, side), interpolation=cv2.INTER_NEAREST)
+        for folder, image in (("target", sharp), ("source", cv2.blur(sharp, (5, 5)))):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(root / folder / f"{i}.png"), image)
+    return root

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from fdikp_cli.cli.app import app
 from fdikp_cli.weights import read_weights
+from tests.conftest import write_blocky_pairs
 
 TINY_MODEL = '{"widths": [8, 8], "level_blocks": [1, 1], "attention_heads": 2, "predictor_channels": 8}'
 # Warm-up of 3 steps: steps 1-3 train the critic only, step 4 on adds the generator's term.
@@ -23,14 +22,7 @@ ADVERSARIAL = ["--adversarial", "0.05", "--set", "adversarial.warmup_steps=3", "
 @pytest.fixture(scope="module")
 def pairs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three 48x48 pairs: a blocky random scene and a box-blurred version of it."""
-    root = tmp_path_factory.mktemp("pairs")
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        sharp = cv2.resize(rng.integers(0, 256, (12, 12, 3)).astype(np.uint8), (48, 48), interpolation=cv2.INTER_NEAREST)
-        for folder, image in (("target", sharp), ("source", cv2.blur(sharp, (5, 5)))):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            assert cv2.imwrite(str(root / folder / f"{i}.png"), image)
-    return root
+    return write_blocky_pairs(tmp_path_factory.mktemp("pairs"), 3)
 
 
 def train(args: list[str], root: Path, out: Path) -> str:

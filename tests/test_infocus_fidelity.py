@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -17,6 +15,7 @@ from fdikp_cli.training.config import InFocusConfig
 from fdikp_cli.training.hooks import StepContext
 from fdikp_cli.training.infocus_fidelity import InFocusFidelityHook, in_focus_mask, infocus_fidelity_loss
 from fdikp_cli.weights import read_weights
+from tests.conftest import write_blocky_pairs
 
 TINY_MODEL = '{"widths": [8, 8], "level_blocks": [1, 1], "attention_heads": 2, "predictor_channels": 8}'
 
@@ -53,16 +52,6 @@ def test_hook_pulls_only_on_in_focus_pixels() -> None:
     assert hook.state_dict() == {}
 
 
-def _pairs(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        sharp = cv2.resize(rng.integers(0, 256, (12, 12, 3)).astype(np.uint8), (48, 48), interpolation=cv2.INTER_NEAREST)
-        for folder, image in (("target", sharp), ("source", cv2.blur(sharp, (5, 5)))):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            assert cv2.imwrite(str(root / folder / f"{i}.png"), image)
-    return root
-
-
 def _train(root: Path, out: Path, extra: list[str]) -> None:
     args = ["train", "--dataset", "pairs", "--data-root", str(root), "--out", str(out), "--model-config", TINY_MODEL,
             "--crop", "32", "--batch-size", "2", "--stage-steps", "3,1", "--workers", "0", "--no-lpips",
@@ -79,7 +68,7 @@ def test_train_composes_the_term_and_logs_it(tmp_path: Path) -> None:
     torch.manual_seed(0)
     estimator = save_defocus_weights(DefocusMapNet(EstimatorConfig()), KernelBank(KernelBankConfig()),
                                      tmp_path / "map.safetensors")
-    root = _pairs(tmp_path / "pairs")
+    root = write_blocky_pairs(tmp_path / "pairs", 2)
     # A fresh estimator reads ~3 px everywhere: radius 30 makes every pixel count as in focus.
     infocus = ["--set", "infocus.weight=5", "--set", "infocus.radius=30", "--set", f"infocus.estimator_weights={estimator}"]
     _train(root, tmp_path / "plain", [])

@@ -9,24 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
 
 from fdikp_cli.weights import read_weights
+from tests.conftest import write_blocky_pairs
 
 TINY_MODEL = '{"widths": [8, 8], "level_blocks": [1, 1], "attention_heads": 2, "predictor_channels": 8}'
 
 
 def make_pairs(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        sharp = cv2.resize(rng.integers(0, 256, (10, 10, 3)).astype(np.uint8), (40, 40), interpolation=cv2.INTER_NEAREST)
-        for side, image in (("target", sharp), ("source", cv2.blur(sharp, (5, 5)))):
-            (root / side).mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(root / side / f"{i}.png"), image)
-    return root
+    return write_blocky_pairs(root, 4, cells=10, side=40)
 
 
 def run_train(launcher: list[str], root: Path, out: Path, batch: int) -> subprocess.CompletedProcess:
