@@ -84,3 +84,28 @@ def test_train_composes_the_term_and_logs_it(tmp_path: Path) -> None:
     assert any(not torch.equal(plain.state_dict[k], anchored.state_dict[k]) for k in plain.state_dict)
     assert anchored.provenance["hooks"]["infocus"]["weight"] == 5.0
     assert "[infocus]" in (tmp_path / "anchored" / "config.toml").read_text()
+
+
+def test_critic_and_in_focus_term_share_one_estimator_and_its_map_per_batch(tmp_path: Path) -> None:
+    from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
+    from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
+    from fdikp_cli.defocus.weights import save_defocus_weights
+    from fdikp_cli.training.config import AdversarialConfig, TrainConfig
+    from fdikp_cli.training.hooks import build_step_hooks
+
+    torch.manual_seed(0)
+    estimator = DefocusMapNet(EstimatorConfig())
+    path = str(save_defocus_weights(estimator, KernelBank(KernelBankConfig()), tmp_path / "map.safetensors"))
+    config = TrainConfig(adversarial=AdversarialConfig(weight=1e-3, weight_map="estimator", estimator_weights=path,
+                                                       critic_channels=4),
+                         infocus=InFocusConfig(weight=1.0, estimator_weights=path))
+    adversarial, infocus = build_step_hooks(config, torch.nn.Identity(), torch.device("cpu"))
+    assert adversarial.weight_source is infocus.radius_source
+    source = infocus.radius_source
+    batch = torch.rand(1, 3, 32, 32)
+    first = source(batch)
+    assert source(batch) is first  # the second reader of the same batch gets the computed map
+    with torch.no_grad():
+        torch.testing.assert_close(first, estimator.eval()(batch))
+    other = torch.rand(1, 3, 32, 32)
+    assert source(other) is not first  # a new batch is estimated anew

@@ -42,7 +42,12 @@ from fdikp_cli.training.adversarial_loss import (
     gradient_penalty,
 )
 from fdikp_cli.training.config import AdversarialConfig
-from fdikp_cli.training.defocus_weight_maps import WeightMapSource, dilation_weight_map, estimator_weight_map
+from fdikp_cli.training.defocus_weight_maps import (
+    EstimatorMaps,
+    WeightMapSource,
+    dilation_weight_map,
+    shared_estimator_maps,
+)
 from fdikp_cli.training.hooks import StepContext
 
 DEAD_CRITIC = 1e-6  # |mean D(real) - D(fake)| below this: the critic separates nothing
@@ -52,11 +57,13 @@ class CriticCollapsed(TrainingDiverged):
     """The critic's accuracy stayed pinned (or it stopped separating) for too many log rows."""
 
 
-def weight_map_source(config: AdversarialConfig, model: nn.Module, device: torch.device) -> WeightMapSource | None:
+def weight_map_source(config: AdversarialConfig, model: nn.Module, device: torch.device,
+                      estimator: EstimatorMaps | None = None) -> WeightMapSource | None:
+    """The critic's map source; `estimator` gives the run's shared estimator sources by weights file."""
     if config.weight_map == "dilation":
         return dilation_weight_map(model)
     if config.weight_map == "estimator":
-        return estimator_weight_map(config.estimator_weights, device)
+        return (estimator or shared_estimator_maps(device))(config.estimator_weights)
     if config.weight_map == "none":
         return None
     raise ConfigError(f"adversarial.weight_map must be dilation, estimator or none, got {config.weight_map!r}")
@@ -84,13 +91,13 @@ class AdversarialHook:
 
     @classmethod
     def from_config(cls, config: AdversarialConfig, model: nn.Module, device: torch.device,
-                    world_size: int = 1, seed: int = 0) -> "AdversarialHook":
+                    world_size: int = 1, seed: int = 0, estimator: EstimatorMaps | None = None) -> "AdversarialHook":
         if world_size > 1:
             # The critic's gradients would need their own all-reduce (and DDP does not support
             # the double backward of the gradient penalty): not built yet.
             raise ConfigError("adversarial training runs in one process only (not under torchrun yet)")
         critic = PatchCritic(CriticConfig(base_channels=config.critic_channels))
-        return cls(config, critic, weight_map_source(config, model, device), device, seed)
+        return cls(config, critic, weight_map_source(config, model, device, estimator), device, seed)
 
     @property
     def warming_up(self) -> bool:

@@ -46,14 +46,36 @@ def estimator_weight_map(path: str | None, device: torch.device) -> WeightMapSou
     of a uniform disc, 0..max_radius), frozen: `path`, or the shipped weights/defocus_map.safetensors.
 
     The training crops are at the scale the estimator was trained at (DPDD's 1024 x 683), so it
-    runs on them as they are; WeightsError when the file is absent.
+    runs on them as they are; WeightsError when the file is absent. The map of the last batch is
+    kept: several training parts sharing this source (the critic and the in-focus term) ask for
+    the same batch's map in one step, and it is computed once.
     """
     from fdikp_cli.defocus.weights import load_defocus_weights
 
     estimator = load_defocus_weights(path, device=device).model.eval().requires_grad_(False)
+    last: list[torch.Tensor] = []  # [batch, its map] of the latest call
 
     @torch.no_grad()
     def source(blurred: torch.Tensor) -> torch.Tensor:
-        return estimator(blurred.float().clamp(0, 1)).float()  # (B, 1, H, W) px
+        if not (last and last[0] is blurred):
+            last[:] = [blurred, estimator(blurred.float().clamp(0, 1)).float()]  # (B, 1, H, W) px
+        return last[1]
 
     return source
+
+
+EstimatorMaps = Callable[[str | None], WeightMapSource]
+"""Estimator weights file (None: the shipped one) -> its map source."""
+
+
+def shared_estimator_maps(device: torch.device) -> EstimatorMaps:
+    """estimator_weight_map with one source per weights file: the training parts of one run that
+    read the same estimator share its weights and its per-batch map."""
+    sources: dict[str | None, WeightMapSource] = {}
+
+    def get(path: str | None) -> WeightMapSource:
+        if path not in sources:
+            sources[path] = estimator_weight_map(path, device)
+        return sources[path]
+
+    return get

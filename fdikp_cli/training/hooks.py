@@ -52,13 +52,19 @@ def build_step_hooks(config: "TrainConfig", model: nn.Module, device: torch.devi
                      world_size: int = 1) -> list[StepHook]:
     """The hooks the configuration asks for, built on `device` (after the model, before any
     checkpoint is loaded: the checkpoint then overwrites their state)."""
+    from fdikp_cli.training.defocus_weight_maps import shared_estimator_maps
+
     hooks: list[StepHook] = []
+    # One estimator per weights file for the whole run: the critic and the in-focus term read
+    # the same batch's map, which is then computed once per step.
+    estimator = shared_estimator_maps(device)
     if config.adversarial.weight > 0:
         from fdikp_cli.training.adversarial import AdversarialHook
 
-        hooks.append(AdversarialHook.from_config(config.adversarial, model, device, world_size, config.run.seed))
+        hooks.append(AdversarialHook.from_config(config.adversarial, model, device, world_size, config.run.seed,
+                                                 estimator))
     if config.infocus.weight > 0:
         from fdikp_cli.training.infocus_fidelity import InFocusFidelityHook
 
-        hooks.append(InFocusFidelityHook.from_config(config.infocus, device))
+        hooks.append(InFocusFidelityHook.from_config(config.infocus, device, estimator))
     return hooks

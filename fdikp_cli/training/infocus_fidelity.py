@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from fdikp_cli.training.config import InFocusConfig
-from fdikp_cli.training.defocus_weight_maps import WeightMapSource, estimator_weight_map
+from fdikp_cli.training.defocus_weight_maps import EstimatorMaps, WeightMapSource, shared_estimator_maps
 from fdikp_cli.training.hooks import StepContext
 
 
@@ -53,8 +53,10 @@ class InFocusFidelityHook:
         self.radius_source = radius_source
 
     @classmethod
-    def from_config(cls, config: InFocusConfig, device: torch.device) -> "InFocusFidelityHook":
-        return cls(config, estimator_weight_map(config.estimator_weights, device))
+    def from_config(cls, config: InFocusConfig, device: torch.device,
+                    estimator: EstimatorMaps | None = None) -> "InFocusFidelityHook":
+        """`estimator`: the run's shared estimator sources by weights file (one of its own if None)."""
+        return cls(config, (estimator or shared_estimator_maps(device))(config.estimator_weights))
 
     def describe(self) -> str:
         return (f"in-focus fidelity: weight {self.config.weight:g} on the MSE where the defocus-map estimator "
