@@ -10,7 +10,7 @@ import pytest
 
 from fdikp_cli.data import PairCropSource, find_pairs
 from fdikp_cli.data.augment import random_scaled_window
-from fdikp_cli.data.registration import estimate_shift, fourier_shift, match_tone, register_pair
+from fdikp_cli.data.registration import correlation_shift, estimate_shift, fourier_shift, match_tone, register_pair, register_window
 
 
 def textured_scene(size: tuple[int, int] = (160, 192), seed: int = 0) -> np.ndarray:
@@ -105,3 +105,45 @@ def test_pair_scale_range_is_checked(tmp_path):
     write_rgb(tmp_path / "target" / "a.png", textured_scene((64, 64)))
     with pytest.raises(Exception, match="scale range"):
         PairCropSource("pairs", find_pairs("pairs", tmp_path, "train"), 32, 1 << 20, scale_range=(0.0, 1.0))
+
+
+def test_register_window_removes_a_local_shift_and_cuts_the_margin():
+    sharp = textured_scene((192, 192), seed=6)
+    blurred = fourier_shift(disc_blur(sharp, 2), -0.6, 0.4)  # moving it by (+0.6, -0.4) undoes this
+    moved, target, shift = register_window(blurred, sharp, margin=16)
+    assert moved.shape == target.shape == (160, 160, 3)
+    assert shift == pytest.approx((0.6, -0.4), abs=0.1)
+    np.testing.assert_array_equal(target, sharp[16:-16, 16:-16])  # the target is never resampled
+    reference = disc_blur(sharp, 2)[16:-16, 16:-16]
+    assert np.abs(moved - reference).mean() < 0.25 * np.abs(blurred[16:-16, 16:-16] - reference).mean()
+
+
+def test_register_window_leaves_a_window_without_a_consistent_shift_alone():
+    rng = np.random.default_rng(0)
+    blurred, sharp = rng.random((96, 96, 3)).astype(np.float32), rng.random((96, 96, 3)).astype(np.float32)
+    moved, target, shift = register_window(blurred, sharp, margin=8)
+    assert shift is None
+    np.testing.assert_array_equal(moved, blurred[8:-8, 8:-8])
+
+
+def test_crops_re_registered_one_by_one_follow_a_shift_that_varies_across_the_image(tmp_path):
+    # The left half of the blurred capture is shifted one way, the right half the other: no
+    # global shift fits both, a per-crop one does.
+    sharp = textured_scene((128, 384), seed=7)
+    base = disc_blur(sharp, 2)
+    blurred = np.concatenate([fourier_shift(base, 0.0, 1.0)[:, :192], fourier_shift(base, 0.0, -1.0)[:, 192:]], axis=1)
+    write_rgb(tmp_path / "source" / "a.png", blurred)
+    write_rgb(tmp_path / "target" / "a.png", sharp)
+    pairs = find_pairs("pairs", tmp_path, "train")
+    global_only = PairCropSource("pairs", pairs, 96, 1 << 24, align=True)
+    per_crop = PairCropSource("pairs", pairs, 96, 1 << 24, align=True, align_crops=True)
+    assert "re-registered per crop" in per_crop.describe()
+    residual_global, residual_local = [], []
+    for seed in range(12):
+        b0, s0 = global_only.crop_pair(0, 96, np.random.default_rng(seed))
+        b1, s1 = per_crop.crop_pair(0, 96, np.random.default_rng(seed))
+        assert b1.shape == s1.shape == (96, 96, 3)
+        residual_global.append(abs(correlation_shift(b0, s0)[1]))
+        residual_local.append(abs(correlation_shift(b1, s1)[1]))
+    # Crops across the seam keep part of the error either way; the typical crop loses it.
+    assert np.median(residual_global) > 0.6 and np.median(residual_local) < 0.25, (residual_global, residual_local)

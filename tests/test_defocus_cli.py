@@ -50,9 +50,9 @@ def test_cli_defaults_match_the_library() -> None:
     config = DefocusTrainConfig(sharp_dir="x", real_root="y")
     assert (train_defocus_map._STEPS, train_defocus_map._LR, train_defocus_map._SYNTHETIC_BATCH,
             train_defocus_map._REAL_BATCH, (train_defocus_map._HOLDOUT,), train_defocus_map._SEED,
-            train_defocus_map._REBLUR_WEIGHT, train_defocus_map._SYNTHETIC_CROP) == (
+            train_defocus_map._REBLUR_WEIGHT, train_defocus_map._SYNTHETIC_CROP, train_defocus_map._REAL_CROP) == (
         config.steps, config.lr, config.synthetic_batch, config.real_batch, config.holdout, config.seed,
-        config.reblur_weight, config.synthetic_crop)
+        config.reblur_weight, config.synthetic_crop, config.crop)
 
 
 def test_writes_a_16_bit_map_in_the_documented_unit_and_a_bad_file_does_not_stop_the_batch(

@@ -23,6 +23,7 @@ _HOLDOUT = "kodak24"
 _SEED = 0
 _REBLUR_WEIGHT = 50.0
 _SYNTHETIC_CROP = 128
+_REAL_CROP = 96
 
 
 def train_defocus_map_command(
@@ -45,7 +46,12 @@ def train_defocus_map_command(
         help="Side of the synthetic crops (more context per crop for large blur radii).",
     ),
     real_batch: int = typer.Option(
-        _REAL_BATCH, "--real-batch", min=0, metavar="N", help="Real 160 px windows per step (reblur loss)."
+        _REAL_BATCH, "--real-batch", min=0, metavar="N", help="Real windows per step (reblur loss)."
+    ),
+    real_crop: int = typer.Option(
+        _REAL_CROP, "--real-crop", min=16, metavar="PX",
+        help="Side of the region of each real window the reblur loss scores (the window adds 32 px of context "
+             "on every side).",
     ),
     lr: float = typer.Option(_LR, "--lr", metavar="LR", help="Estimator learning rate (halved at 60 % and 85 %)."),
     reblur_weight: float = typer.Option(
@@ -82,7 +88,7 @@ def train_defocus_map_command(
             holdout=tuple(name for name in holdout.split(",") if name),
             steps=steps, synthetic_batch=synthetic_batch if sharp_dir is not None else 0,
             real_batch=real_batch if real_root is not None else 0, lr=lr, seed=seed,
-            synthetic_crop=synthetic_crop, reblur_weight=reblur_weight,
+            synthetic_crop=synthetic_crop, crop=real_crop, reblur_weight=reblur_weight,
             init_weights=str(init_weights) if init_weights is not None else "",
         )
         err_console.print(f"train-defocus-map: {config.steps} steps into {out} ({torch.get_num_threads()} threads)",

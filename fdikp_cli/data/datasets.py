@@ -126,6 +126,10 @@ class CropSource(Protocol):
     def describe(self) -> str: ...
 
 
+# Context (px) around each crop that `align_crops` registers on and then cuts away: room for the
+# shift estimate's Hann window and for the Fourier shift to bring in real content.
+CROP_REGISTRATION_MARGIN = 16
+
 def _keep_large_enough(paths: list[Any], sizes: list[tuple[int, int]], crop_size: int, what: str) -> list[Any]:
     kept = [p for p, (h, w) in zip(paths, sizes) if h >= crop_size and w >= crop_size]
     if not kept:
@@ -140,11 +144,14 @@ class PairCropSource:
     gives each sharp target its blurred capture's exposure and colour, once per pair, before any
     crop (see fdikp_cli.data.registration for why). `scale_range` (low, high <= 1): both images
     are seen together at a random common scale (area-averaged), which shows the model smaller
-    blur radii and more scene per crop than the captures alone.
+    blur radii and more scene per crop than the captures alone. `align_crops` re-registers every
+    crop on its own (`register_window`, on a window `CROP_REGISTRATION_MARGIN` px wider on each
+    side): the local shifts a global one leaves.
     """
 
     def __init__(self, name: str, pairs: list[ImagePair], crop_size: int, cache_bytes: int,
-                 align: bool = False, tone: bool = False, scale_range: tuple[float, float] = (1.0, 1.0)) -> None:
+                 align: bool = False, tone: bool = False, scale_range: tuple[float, float] = (1.0, 1.0),
+                 align_crops: bool = False) -> None:
         low, high = scale_range
         if not 0.0 < low <= high <= 1.0:
             raise DatasetError(f"pair scale range must satisfy 0 < low <= high <= 1, got {scale_range}")
@@ -155,10 +162,11 @@ class PairCropSource:
                 raise DatasetError(f"{pair.source} and {pair.target} differ in size")
             sizes.append(size)
         self.name = name
-        self.pairs = _keep_large_enough(pairs, sizes, crop_size, f"image pair of {name}")
+        self.margin = CROP_REGISTRATION_MARGIN if align_crops else 0
+        self.pairs = _keep_large_enough(pairs, sizes, crop_size + 2 * self.margin, f"image pair of {name}")
         self.skipped = len(pairs) - len(self.pairs)
         self.cache = LruImageCache(cache_bytes)
-        self.align, self.tone = align, tone
+        self.align, self.tone, self.align_crops = align, tone, align_crops
         self.scale_range = (float(low), float(high))
 
     def __len__(self) -> int:
@@ -183,19 +191,26 @@ class PairCropSource:
 
     def crop_pair(self, index: int, crop_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         stacked = self._stacked(index)
+        side = crop_size + 2 * self.margin
         if self.scale_range[0] < 1.0:
-            window = random_scaled_window(stacked, crop_size, self.scale_range, rng)
+            window = random_scaled_window(stacked, side, self.scale_range, rng)
         else:
-            top, left = random_crop_box(stacked.shape[0], stacked.shape[1], crop_size, rng)
-            window = crop(stacked, top, left, crop_size)
+            top, left = random_crop_box(stacked.shape[0], stacked.shape[1], side, rng)
+            window = crop(stacked, top, left, side)
         window = to_float(window)
-        return window[..., :3], window[..., 3:]
+        if not self.align_crops:
+            return window[..., :3], window[..., 3:]
+        from fdikp_cli.data.registration import register_window
+
+        blurred, sharp, _ = register_window(window[..., :3], window[..., 3:], self.margin)
+        return blurred, sharp
 
     def describe(self) -> str:
         extra = f", {self.skipped} smaller than the crop skipped" if self.skipped else ""
         low, high = self.scale_range
         scale = f", scaled {low:g}-{high:g}x" if low < 1.0 else ""
-        prep = [word for word, on in (("aligned", self.align), ("tone-matched", self.tone)) if on]
+        prep = [word for word, on in (("aligned", self.align), ("tone-matched", self.tone),
+                                      ("re-registered per crop", self.align_crops)) if on]
         return f"{self.name}: {len(self)} pairs{', ' + ' and '.join(prep) if prep else ''}{scale}{extra}"
 
 
@@ -319,7 +334,8 @@ class TrainCrops(Dataset):
 def build_sources(specs: list[SourceSpec], data_root: Path | None, sharp_dir: Path | None, crop_size: int,
                   cache_bytes: int, synth_config: Any = None,
                   sharp_scale: tuple[float, float] = (1.0, 1.0), pair_align: bool = False,
-                  pair_tone: bool = False, pair_scale: tuple[float, float] = (1.0, 1.0)) -> list[CropSource]:
+                  pair_tone: bool = False, pair_scale: tuple[float, float] = (1.0, 1.0),
+                  pair_align_crops: bool = False) -> list[CropSource]:
     """Resolve each component's folder and index its images (headers only, nothing decoded)."""
     sources: list[CropSource] = []
     for spec in specs:
@@ -335,7 +351,8 @@ def build_sources(specs: list[SourceSpec], data_root: Path | None, sharp_dir: Pa
                 raise DatasetError(f"the {spec.kind} dataset needs --data-root")
             layout: PairLayout = spec.kind  # type: ignore[assignment]
             sources.append(PairCropSource(spec.kind, find_pairs(layout, root, "train"), crop_size, cache_bytes,
-                                          align=pair_align, tone=pair_tone, scale_range=pair_scale))
+                                          align=pair_align, tone=pair_tone, scale_range=pair_scale,
+                                          align_crops=pair_align_crops))
     return sources
 
 

@@ -49,6 +49,9 @@ class DataConfig:
     pair_align: bool = False
     pair_tone: bool = False
     pair_scale: tuple[float, float] = (1.0, 1.0)
+    # Real pairs: re-register every training crop on its own after the global shift (the local
+    # shifts a slight turn of the camera leaves; fdikp_cli.data.registration.register_window).
+    pair_align_crops: bool = False
     val_root: str | None = None  # default: the dataset's own validation split (dpdd, lfdof)
     val_crop: int | None = None  # centre crop of validation images (None: whole images)
     val_max_images: int | None = None

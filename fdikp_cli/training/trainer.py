@@ -192,7 +192,8 @@ class Trainer:
             self.config.synth = synth_config.to_dict()  # pinned in config.toml: resumes use the same simulator
         self.stage_sources = [build_sources(self.specs, root, sharp, st.crop, cache, synth_config,
                                             sharp_scale=data.sharp_scale, pair_align=data.pair_align,
-                                            pair_tone=data.pair_tone, pair_scale=data.pair_scale)
+                                            pair_tone=data.pair_tone, pair_scale=data.pair_scale,
+                                            pair_align_crops=data.pair_align_crops)
                               for st in self.config.stages]
         self.epoch_size = sum(len(s) for s in self.stage_sources[0])
         world = self.dist.world_size
