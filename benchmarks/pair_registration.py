@@ -1,6 +1,6 @@
 """How much of the real pairs' error is misalignment and exposure, not blur.
 
-    .venv/bin/python -m benchmarks.pair_registration [--split train] [--per-pair]
+    .venv/bin/python -m benchmarks.pair_registration [--split train] [--per-pair] [--windows 320]
 
 For each (blurred, sharp) pair of `../shared/data/dpdd-canon-iso/SPLIT` (or `--data-root`),
 the blurred capture against its sharp target before and after `register_pair`
@@ -9,6 +9,11 @@ high-band error (error minus its σ 3 px Gaussian low-pass, MSE x 1e4) over the 
 over the "in-focus" blocks (the 10 % of 32 px blocks with the most Laplacian energy in the
 blurred capture), where a deblurring model should change nothing, so whatever error is left
 there after alignment is what no model can remove.
+
+`--windows SIDE`: what a global shift leaves. Each registered pair is cut into windows of SIDE
+px (half-overlapping) and every window is registered once more on its own (`register_window`,
+as `data.pair_align_crops` does for training crops): the share of windows with a consistent
+local estimate, the size of the local shift, and the windows' high-band error before and after.
 """
 
 from __future__ import annotations
@@ -41,11 +46,38 @@ def in_focus_mask(blurred: np.ndarray) -> np.ndarray:
     return cv2.resize(chosen, (cols * BLOCK, rows * BLOCK), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
+def window_residuals(blurred: np.ndarray, sharp: np.ndarray, side: int) -> list[tuple[float, float, float]]:
+    """[(local shift px or NaN, high-band MSE x1e4 before, after)] per window of a registered pair."""
+    from fdikp_cli.data.datasets import CROP_REGISTRATION_MARGIN as margin
+    from fdikp_cli.data.registration import register_window
+
+    out = []
+    full = side + 2 * margin
+    for top in range(0, blurred.shape[0] - full + 1, side // 2):
+        for left in range(0, blurred.shape[1] - full + 1, side // 2):
+            b, s = blurred[top:top + full, left:left + full], sharp[top:top + full, left:left + full]
+            moved, target, shift = register_window(b, s, margin)
+            before = float(np.mean(high_band(b[margin:-margin, margin:-margin] - target) ** 2)) * 1e4
+            after = float(np.mean(high_band(moved - target) ** 2)) * 1e4
+            out.append((float(np.hypot(*shift)) if shift is not None else float("nan"), before, after))
+    return out
+
+
+def report_windows(values: list[tuple[float, float, float]], side: int) -> None:
+    table = np.asarray(values)
+    consistent = ~np.isnan(table[:, 0])
+    shifts = table[consistent, 0]
+    print(f"{len(table)} windows of {side} px: {consistent.mean():.0%} with a consistent local shift, "
+          f"median {np.median(shifts):.2f} px, 90th percentile {np.percentile(shifts, 90):.2f} px; "
+          f"high-band error x1e4 {table[:, 1].mean():.2f} -> {table[:, 2].mean():.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", default="train", help="train or val")
     parser.add_argument("--data-root", type=Path, help="pairs folder with source/ and target/")
     parser.add_argument("--per-pair", action="store_true")
+    parser.add_argument("--windows", type=int, metavar="SIDE", help="also re-register windows of SIDE px")
     args = parser.parse_args()
     from fdikp_cli.data.images import read_native, to_float
     from fdikp_cli.data.pairs import pairs_by_order
@@ -56,12 +88,14 @@ def main() -> None:
         raise SystemExit(f"needs {root}/source and target/ (set FDIKP_SHARED_DIR or --data-root)")
     header = ["PSNR raw", "aligned", "aligned+tone", "high raw", "high aligned", "in-focus high raw",
               "in-focus high aligned", "shift px"]
-    rows, unmoved = [], 0
+    rows, unmoved, windows = [], 0, []
     for pair in pairs_by_order(root):
         blurred, sharp = to_float(read_native(pair.source)), to_float(read_native(pair.target))
         aligned, _, record = register_pair(blurred, sharp, align=True, tone=False)
         aligned_t, toned, _ = register_pair(blurred, sharp, align=True, tone=True)
         unmoved += not record.consistent
+        if args.windows:
+            windows += window_residuals(aligned_t, toned, args.windows)
         mask = in_focus_mask(blurred)
         h, w = mask.shape
         raw_hb, al_hb = high_band(blurred - sharp), high_band(aligned - sharp)
@@ -75,6 +109,8 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     print("| " + " | ".join(f"{v:.2f}" for v in np.mean(rows, axis=0)) + " |")
+    if args.windows:
+        report_windows(windows, args.windows)
 
 
 if __name__ == "__main__":

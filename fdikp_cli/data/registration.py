@@ -19,8 +19,8 @@ not deblurring and costs PSNR on other cameras. So, per pair and once:
 - `register_window`: the same shift estimate once more on one training window. The captures
   also turn slightly between exposures, so a global shift leaves local ones: on the 38
   DPDD-canon train pairs, 320 px windows of globally registered pairs still show a median
-  0.21 px (90th percentile 0.65 px) of shift, and moving them lowers the windows' fine-detail
-  error by 3 % (`runs` diagnostic recorded in docs/experiments.md, round 6).
+  0.21 px (90th percentile 0.62 px) of shift, and moving them lowers the windows' fine-detail
+  error by 3 % (`python -m benchmarks.pair_registration --windows 320`).
 
 All functions take and return float32 (H, W, 3) arrays in [0, 1].
 """
