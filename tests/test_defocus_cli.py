@@ -50,9 +50,10 @@ def test_cli_defaults_match_the_library() -> None:
     config = DefocusTrainConfig(sharp_dir="x", real_root="y")
     assert (train_defocus_map._STEPS, train_defocus_map._LR, train_defocus_map._SYNTHETIC_BATCH,
             train_defocus_map._REAL_BATCH, (train_defocus_map._HOLDOUT,), train_defocus_map._SEED,
-            train_defocus_map._REBLUR_WEIGHT, train_defocus_map._SYNTHETIC_CROP, train_defocus_map._REAL_CROP) == (
+            train_defocus_map._REBLUR_WEIGHT, train_defocus_map._SYNTHETIC_CROP, train_defocus_map._REAL_CROP,
+            tuple(int(w) for w in train_defocus_map._ESTIMATOR_WIDTHS.split(","))) == (
         config.steps, config.lr, config.synthetic_batch, config.real_batch, config.holdout, config.seed,
-        config.reblur_weight, config.synthetic_crop, config.crop)
+        config.reblur_weight, config.synthetic_crop, config.crop, config.estimator.widths)
 
 
 def test_writes_a_16_bit_map_in_the_documented_unit_and_a_bad_file_does_not_stop_the_batch(
@@ -125,3 +126,22 @@ def test_deblur_save_maps_writes_the_radius_map_when_the_estimator_is_there(
                                       "--weights", str(fdikp), "--save-maps", "--precision", "fp32"])
     assert result.exit_code == 0 and "no radius map" in result.output
     assert not (tmp_path / "out2" / "p_deblurred_radius.png").exists()
+
+
+def test_train_defocus_map_grows_a_wider_estimator_from_a_narrower_file(tmp_path: Path) -> None:
+    for i in range(2):
+        _photo(tmp_path / "sharp" / f"{i}.png", 72, 72)
+    common = ["train-defocus-map", "--sharp-dir", str(tmp_path / "sharp"), "--steps", "1", "--synthetic-batch", "1",
+              "--synthetic-crop", "32"]
+    narrow = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "narrow"), "--estimator-widths", "4,8,8"])
+    assert narrow.exit_code == 0, narrow.output
+    start = tmp_path / "narrow" / "defocus_map.safetensors"
+    wide = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "wide"), "--estimator-widths", "4,8,16",
+                                    "--init-weights", str(start)])
+    assert wide.exit_code == 0, wide.output
+    assert load_defocus_weights(tmp_path / "wide" / "defocus_map.safetensors").model.config.widths == (4, 8, 16)
+    refused = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "fewer"), "--estimator-widths", "4,8",
+                                       "--init-weights", str(start)])
+    assert refused.exit_code != 0 and "levels" in refused.output
+    bad = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "bad"), "--estimator-widths", "4,x"])
+    assert bad.exit_code == 2 and "comma-separated integers" in bad.output

@@ -102,7 +102,7 @@ def test_held_out_photos_are_never_sampled(data: tuple[Path, Path]) -> None:
     assert float(radius.max()) <= 4.0
 
 
-def test_init_weights_starts_from_a_weights_file_and_refuses_another_architecture(
+def test_init_weights_starts_from_a_weights_file_grows_a_wider_one_and_refuses_another_architecture(
         data: tuple[Path, Path], tmp_path: Path) -> None:
     from fdikp_cli.defocus.training import new_state
     from fdikp_cli.defocus.weights import load_defocus_weights
@@ -118,10 +118,15 @@ def test_init_weights_starts_from_a_weights_file_and_refuses_another_architectur
     assert any(not torch.equal(cold.model.state_dict()[n], v) for n, v in trained.model.state_dict().items())
     for name, value in trained.bank.state_dict().items():
         assert torch.equal(warm.bank.state_dict()[name], value), name
-    wider = dataclasses.replace(config, init_weights=str(tmp_path / "first" / "defocus_map.safetensors"),
-                                estimator=EstimatorConfig(widths=(4, 12), max_radius=4.0))
-    with pytest.raises(ConfigError, match="estimator configuration differs"):
-        new_state(wider)
+    start = str(tmp_path / "first" / "defocus_map.safetensors")
+    wider = new_state(dataclasses.replace(config, init_weights=start, estimator=EstimatorConfig(widths=(4, 12), max_radius=4.0)))
+    image = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(wider.model(image), trained.model(image), atol=1e-5, rtol=0)
+    for widths in ((4, 6), (4, 8, 8)):  # narrower at a level; another number of levels
+        other = dataclasses.replace(config, init_weights=start, estimator=EstimatorConfig(widths=widths, max_radius=4.0))
+        with pytest.raises(ConfigError, match="estimator"):
+            new_state(other)
 
 
 def test_a_warm_started_run_resumes_after_its_init_file_is_gone(data: tuple[Path, Path], tmp_path: Path) -> None:

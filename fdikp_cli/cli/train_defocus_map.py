@@ -24,6 +24,7 @@ _SEED = 0
 _REBLUR_WEIGHT = 50.0
 _SYNTHETIC_CROP = 128
 _REAL_CROP = 96
+_ESTIMATOR_WIDTHS = "12,24,32,48,64"
 
 
 def train_defocus_map_command(
@@ -58,6 +59,11 @@ def train_defocus_map_command(
         _REBLUR_WEIGHT, "--reblur-weight", min=0.0, metavar="W",
         help="Weight of the real pairs' reblur L1 against the synthetic radius L1 (px).",
     ),
+    estimator_widths: str = typer.Option(
+        _ESTIMATOR_WIDTHS, "--estimator-widths", metavar="W0,W1,...",
+        help="Channels of the estimator at full, 1/2, 1/4, ... resolution. With --init-weights of a narrower "
+             "estimator (same number of levels) the wider one starts computing the same map.",
+    ),
     holdout: str = typer.Option(
         _HOLDOUT, "--holdout", metavar="NAMES", help="Comma-separated subfolders of --sharp-dir never trained on."
     ),
@@ -82,6 +88,13 @@ def train_defocus_map_command(
         from fdikp_cli.defocus.training import DefocusTrainConfig, lr_at, train_defocus_map
         from fdikp_cli.training.progress import ProgressReporter
 
+        from fdikp_cli.defocus.estimator import EstimatorConfig
+
+        try:
+            widths = tuple(int(w) for w in estimator_widths.split(",") if w.strip())
+        except ValueError:
+            raise typer.BadParameter(f"expected comma-separated integers, got {estimator_widths!r}",
+                                     param_hint="--estimator-widths") from None
         config = DefocusTrainConfig(
             sharp_dir=str(sharp_dir) if sharp_dir is not None and synthetic_batch else "",
             real_root=str(real_root) if real_root is not None and real_batch else "",
@@ -90,6 +103,7 @@ def train_defocus_map_command(
             real_batch=real_batch if real_root is not None else 0, lr=lr, seed=seed,
             synthetic_crop=synthetic_crop, crop=real_crop, reblur_weight=reblur_weight,
             init_weights=str(init_weights) if init_weights is not None else "",
+            estimator=EstimatorConfig(widths=widths),
         )
         err_console.print(f"train-defocus-map: {config.steps} steps into {out} ({torch.get_num_threads()} threads)",
                           highlight=False, soft_wrap=True)

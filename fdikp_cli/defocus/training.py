@@ -73,7 +73,8 @@ class DefocusTrainConfig:
     pair_scale: tuple[float, float] = (0.5, 1.0)  # real: common scale of both captures
     seed: int = 0
     # A defocus-map weights file to start from (estimator and bank) instead of fresh weights; its
-    # estimator and bank configurations must be this run's.
+    # bank configuration must be this run's, its estimator this run's or a narrower one with the
+    # same levels (grown by fdikp_cli.defocus.widen).
     init_weights: str = ""
     estimator: EstimatorConfig = EstimatorConfig()
     bank: KernelBankConfig = KernelBankConfig()
@@ -243,11 +244,17 @@ def _load_initial(model: DefocusMapNet, bank: KernelBank, config: DefocusTrainCo
     from fdikp_cli.defocus.weights import load_defocus_weights
 
     initial = load_defocus_weights(config.init_weights)
-    mismatched = [name for name, saved, wanted in (("estimator", initial.model.config, config.estimator),
-                                                   ("kernel bank", initial.bank.config, config.bank)) if saved != wanted]
-    if mismatched:
-        raise ConfigError(f"{config.init_weights}: its {' and '.join(mismatched)} configuration differs from this run's")
-    model.load_state_dict(initial.model.state_dict())
+    if initial.bank.config != config.bank:
+        raise ConfigError(f"{config.init_weights}: its kernel bank configuration differs from this run's")
+    estimator = initial.model
+    if estimator.config != config.estimator:  # a wider estimator grows from a narrower one
+        from fdikp_cli.defocus.widen import widen_estimator
+
+        try:
+            estimator = widen_estimator(estimator, config.estimator, config.seed)
+        except ConfigError as exc:
+            raise ConfigError(f"{config.init_weights}: {exc}") from None
+    model.load_state_dict(estimator.state_dict())
     bank.load_state_dict(initial.bank.state_dict())
 
 
