@@ -140,6 +140,13 @@ def test_run_folder_contents_best_model_and_export(pairs_root: Path, tmp_path: P
     assert read_weights(out).provenance["model"] == "swa"
     result = CliRunner().invoke(app, ["export", str(run), "-o", str(out), "--which", "best", "--overwrite"])
     assert result.exit_code == 0 and read_weights(out).provenance["model"] == "best"
+    # --fp16 stores half-precision tensors (about half the file) that load as the rounded float32 ones.
+    half = tmp_path / "half.safetensors"
+    result = CliRunner().invoke(app, ["export", str(run), "-o", str(half), "--which", "best", "--fp16"])
+    assert result.exit_code == 0, result.output
+    assert half.stat().st_size < 0.6 * out.stat().st_size
+    rounded = {k: v.half().float() for k, v in read_weights(out).state_dict.items() if v.is_floating_point()}
+    assert_same_tensors(rounded, {k: v.float() for k, v in read_weights(half).state_dict.items() if k in rounded})
 
 
 def test_init_weights_start_from_a_weights_file(pairs_root: Path, tmp_path: Path) -> None:

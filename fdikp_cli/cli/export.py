@@ -18,13 +18,16 @@ def export_command(
     which: str = typer.Option(
         "auto", "--which", metavar="WHICH", help="auto (swa, else best, else last) | swa | best | last."
     ),
+    fp16: bool = typer.Option(False, "--fp16", help="Store the tensors in float16 (half the file)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace FILE if it exists."),
 ) -> None:
     """Export a run's model (SWA if present, else best, else last) as inference weights."""
     with cli_errors():
+        import torch
+
         from fdikp_cli.training.export import export_run
 
-        result = export_run(run_dir, output, which, overwrite=overwrite)
+        result = export_run(run_dir, output, which, overwrite=overwrite, storage_dtype=torch.float16 if fp16 else None)
         val = result.provenance.get("validation") or {}
         metrics = f", validation PSNR {val['psnr']:.3f} dB SSIM {val['ssim']:.4f}" if "psnr" in val else ""
         err_console.print(escape(f"exported the {result.which} model of {run_dir} (step {result.provenance.get('step')})"

@@ -9,9 +9,12 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fdikp_cli.errors import ConfigError, OutputExistsError, WeightsError
+
+if TYPE_CHECKING:
+    import torch
 from fdikp_cli.training.checkpoint import RunPaths, latest_checkpoint, read_json
 
 Which = Literal["auto", "swa", "best", "last"]
@@ -45,9 +48,12 @@ def run_model_file(run_dir: Path, which: str = "auto") -> tuple[str, Path]:
                        "(no swa.safetensors, best.safetensors or checkpoint)")
 
 
-def export_run(run_dir: Path, output: Path, which: str = "auto", overwrite: bool = False) -> ExportResult:
+def export_run(run_dir: Path, output: Path, which: str = "auto", overwrite: bool = False,
+               storage_dtype: "torch.dtype | None" = None) -> ExportResult:
     """Write RUN_DIR's chosen model to `output` (safetensors, fdikp_cli.weights format); an
-    existing `output` only with overwrite (as `fdikp deblur` treats its outputs)."""
+    existing `output` only with overwrite (as `fdikp deblur` treats its outputs).
+    storage_dtype (e.g. torch.float16): the tensors' storage type (half the file); loading
+    always computes in float32."""
     from fdikp_cli.model import FDIKP
     from fdikp_cli.weights import load_state_checked, read_weights, save_weights
 
@@ -70,5 +76,5 @@ def export_run(run_dir: Path, output: Path, which: str = "auto", overwrite: bool
     })
     if "best" in info and kind != "best":
         provenance.setdefault("run_best_validation", info["best"])
-    path = save_weights(model, output, config=weights.config, provenance=provenance)
+    path = save_weights(model, output, config=weights.config, provenance=provenance, storage_dtype=storage_dtype)
     return ExportResult(path, kind, source, provenance)

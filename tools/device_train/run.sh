@@ -1,0 +1,40 @@
+#!/bin/bash
+# One FDIKP training call on a borrowed GPU machine; runs THERE, from the repository root:
+#   device run: command "bash tools/device_train/run.sh", carry ["pack"], timeout_s 580
+# (make the pack first: .venv/bin/python tools/device_train/pack.py [--init WEIGHTS]).
+#
+# Starts from pack/init.safetensors (else the shipped weights), measures the step time in a
+# 30-step probe, then fits the recipe of CPU rounds 4-6 (registered + tone-matched pairs, each crop
+# re-registered, 0.6 real / 0.4 in-domain synthetic, 320 px crops, SWA over the last tenth) into
+# what is left of BUDGET_S seconds, with the batch and learning rate of the paper (16, 2e-4).
+# Returns in $OUT: fdikp_gpu.safetensors (fp16: under the 16 MiB a returned file may have),
+# train_log.csv, log.txt. Validate it on the CPU machine (fdikp evaluate, benchmarks.gain_bands);
+# the next call continues from it with --init. Environment: BUDGET_S (480), BATCH (16),
+# LR (2e-4), WORKERS (14), DEVICE (cuda), CROP (320; a CPU dry run: DEVICE=cpu CROP=64 BATCH=1 WORKERS=0).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/fdikp_out}; mkdir -p "$OUT"
+BUDGET_S=${BUDGET_S:-480}; CROP=${CROP:-320}; BATCH=${BATCH:-16}; LR=${LR:-2e-4}; WORKERS=${WORKERS:-14}; DEVICE=${DEVICE:-cuda}
+INIT=pack/init.safetensors; [ -f "$INIT" ] || INIT=weights/fdikp_default.safetensors
+[ -d pack/train/source ] || { echo "run.sh: no pack/train (make it with tools/device_train/pack.py, carry pack)"; exit 2; }
+start=$(date +%s)
+(nvidia-smi -L || true) 2>&1 | tee "$OUT/log.txt"
+recipe=(--dataset pairs:0.6,synthetic@pack/train/target:0.4 --data-root pack/train --sharp-dir pack/train/target
+        --init-weights "$INIT" --crop "$CROP,$CROP" --batch-size "$BATCH,$BATCH" --lr "$LR" --no-lpips --amp bf16
+        --device "$DEVICE" --workers "$WORKERS" --set data.pair_align=true --set data.pair_tone=true
+        --set data.pair_align_crops=true --set 'data.pair_scale=[0.5,1.0]' --set stages.1.swa_every=10
+        --val-every 1000000 --log-every 10)
+python3 -m fdikp_cli train "${recipe[@]}" --out /tmp/fdikp_probe --stage-steps 30,3 --max-steps 30 \
+  --checkpoint-every 1000 2>&1 | tail -3 | tee -a "$OUT/log.txt"
+# Seconds per step from the probe's last logged window (the first one holds the warm-up).
+per_step=$(python3 -c "import csv; r=list(csv.DictReader(open('/tmp/fdikp_probe/train_log.csv'))); print(1/float(r[-1]['it_per_s']))")
+left=$(( BUDGET_S - ($(date +%s) - start) - 60 ))  # 60 s: start-up, SWA, export
+steps=$(python3 -c "print(max(20, int($left / $per_step / 1.1)))")
+echo "probe: $per_step s/step; $left s left: $steps steps (SWA over the last tenth)" | tee -a "$OUT/log.txt"
+timeout -s INT -k 30 "$left" python3 -m fdikp_cli train "${recipe[@]}" --out /tmp/fdikp_run \
+  --stage-steps "$((steps * 9 / 10)),$((steps / 10))" --checkpoint-every 200 2>&1 | tail -25 | tee -a "$OUT/log.txt"
+which=swa; [ -f /tmp/fdikp_run/swa.safetensors ] || which=last
+python3 -m fdikp_cli export /tmp/fdikp_run -o "$OUT/fdikp_gpu.safetensors" --which "$which" --fp16 --overwrite 2>&1 | tee -a "$OUT/log.txt"
+cp /tmp/fdikp_run/train_log.csv "$OUT/" 2>/dev/null
+echo "done in $(( $(date +%s) - start )) s" | tee -a "$OUT/log.txt"
