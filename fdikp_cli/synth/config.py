@@ -92,6 +92,10 @@ class SynthConfig:
     # brightness a model cannot see locally; a model trained so shifted the colour of real
     # validation crops by up to 1.9/255. tone_power_range handles the brightening instead.
     match_exposure: bool = False
+    # A defocus-map weights file (`fdikp train-defocus-map`) whose learnt kernel bank replaces
+    # the random parametric PSFs (synth/learned_psf.py: blur shaped like the real camera's).
+    # "": the engine's own PSFs.
+    kernel_bank: str = ""
 
     def __post_init__(self) -> None:
         if not self.max_radius >= 0.0:

@@ -134,7 +134,8 @@ def random_layout(
     layers = [DepthLayer(np.ones((height, width), dtype=np.float32), background)]
 
     nearest = float(background.max())
-    count = int(rng.integers(1, options.max_occluders + 1)) if rng.random() < options.occluder_prob else 0
+    # (max_occluders 0 draws nothing: rng.integers(1, 1) would fail)
+    count = int(rng.integers(1, options.max_occluders + 1)) if options.max_occluders and rng.random() < options.occluder_prob else 0
     for _ in range(count):
         use_segment = image is not None and rng.random() < options.segment_prob
         mask = _segment_mask(image, rng) if use_segment else _shape_mask(height, width, rng)

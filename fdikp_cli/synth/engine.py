@@ -16,9 +16,10 @@ import numpy as np
 
 from fdikp_cli.synth.config import SynthConfig
 from fdikp_cli.synth.depth import LayoutOptions, choose_focus, coc_layers, random_layout, visible_radius
+from fdikp_cli.synth.learned_psf import learned_psf
 from fdikp_cli.synth.noise import add_sensor_noise, estimate_noise_sigma, jpeg_roundtrip, unsharp_mask
 from fdikp_cli.synth.psf import PsfShape
-from fdikp_cli.synth.render import BlurLayer, render_layers
+from fdikp_cli.synth.render import BlurLayer, PsfSource, render_layers
 from fdikp_cli.synth.srgb import linear_to_srgb, recover_highlights, srgb_to_linear
 
 
@@ -127,7 +128,13 @@ def synthesize_pair_with_layers(
     (and optionally a given PSF). Used by tests and by anyone with a real depth map."""
     image = _check_image(sharp)
     rng = _generator(seed)
-    shape = psf if psf is not None else random_psf_shape(rng, config)
+    shape: PsfShape | PsfSource
+    if psf is not None:
+        shape = psf
+    elif config.kernel_bank:
+        shape = learned_psf(config.kernel_bank)
+    else:
+        shape = random_psf_shape(rng, config)
 
     linear = srgb_to_linear(image)
     if rng.random() < config.highlight_prob:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -39,6 +39,28 @@ class BlurLayer:
 
     mask: np.ndarray
     radius: np.ndarray
+
+
+class PsfSource(Protocol):
+    """What `render_layers` needs of a lens: how far a radius reaches, and blurring with it."""
+
+    def reach(self, radius: float) -> int: ...
+
+    def convolve(self, image: np.ndarray, radius: float) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ParametricPsf:
+    """The engine's own PSFs: one `PsfShape` at every radius (psf.py), large radii at reduced resolution."""
+
+    shape: PsfShape
+    min_scaled_radius: float = 4.0
+
+    def reach(self, radius: float) -> int:
+        return kernel_half_size(radius, self.shape)
+
+    def convolve(self, image: np.ndarray, radius: float) -> np.ndarray:
+        return convolve_psf(image, radius, self.shape, self.min_scaled_radius)
 
 
 def radius_levels(max_radius: float) -> np.ndarray:
@@ -165,7 +187,7 @@ def _bounding_box(where: np.ndarray, margin: int) -> tuple[int, int, int, int]:
 def render_layers(
     linear: np.ndarray,
     layers: Sequence[BlurLayer],
-    shape: PsfShape = PsfShape(),
+    shape: PsfShape | PsfSource = PsfShape(),
     max_radius: float | None = None,
     min_scaled_radius: float = 4.0,
 ) -> np.ndarray:
@@ -173,9 +195,12 @@ def render_layers(
 
     The sum of the layers' masks must cover every pixel (the farthest layer is normally
     all ones). Shape: linear (H, W, 3), layer maps (H, W) -> (H, W, 3) float32, linear light.
+    `shape`: a PsfShape (the engine's parametric lens, with `min_scaled_radius`) or any
+    PsfSource (e.g. synth.learned_psf.LearnedPsf, kernels learnt from real pairs).
     """
     if not layers:
         raise ValueError("render_layers needs at least one layer")
+    psf = ParametricPsf(shape, min_scaled_radius) if isinstance(shape, PsfShape) else shape
     height, width = linear.shape[:2]
     largest = max_radius if max_radius is not None else max(float(layer.radius.max()) for layer in layers)
     levels = radius_levels(max(largest, 0.5))
@@ -197,14 +222,14 @@ def render_layers(
             involved = inside & ((index == k) | ((index + 1 == k) & (t > 0)))
             # Blur only the box where this level has weight, plus the kernel's reach: outside
             # it the weighted image is zero, so the result is the same as blurring everything.
-            reach = kernel_half_size(float(levels[k]), shape) + 8
+            reach = psf.reach(float(levels[k])) + 8
             top, bottom, left, right = _bounding_box(involved, reach)
             window = (slice(top, bottom), slice(left, right))
             index_w, t_w = index[window], t[window]
             share = np.where(index_w == k, 1.0 - t_w, 0.0) + np.where(index_w + 1 == k, t_w, 0.0)
             share = (share * inside[window]).astype(np.float32)
             weighted = premultiplied[window] * share[..., None]
-            blurred[window] += convolve_psf(weighted, float(levels[k]), shape, min_scaled_radius)
+            blurred[window] += psf.convolve(weighted, float(levels[k]))
         alpha = np.clip(blurred[..., 3:4], 0.0, 1.0)
         acc_color = blurred[..., :3] + (1.0 - alpha) * acc_color
         acc_alpha = alpha + (1.0 - alpha) * acc_alpha
