@@ -4,23 +4,24 @@
 # (make the pack first: .venv/bin/python tools/device_train/pack.py [--init WEIGHTS]).
 #
 # Starts from pack/init.safetensors (else the shipped weights), measures the step time in a
-# 30-step probe, then fits the recipe of CPU rounds 4-6 (registered + tone-matched pairs, each crop
-# re-registered, 0.6 real / 0.4 in-domain synthetic, 320 px crops, SWA over the last tenth) into
+# 30-step probe, then fits the recipe of the shipped CPU round 6 (registered + tone-matched real
+# pairs, each crop re-registered, 320 px crops, SWA over the last tenth; DATASET can add the
+# in-domain synthetic share of rounds 4-5: "pairs:0.6,synthetic@pack/train/target:0.4") into
 # what is left of BUDGET_S seconds, with the batch and learning rate of the paper (16, 2e-4).
 # Returns in $OUT: fdikp_gpu.safetensors (fp16: under the 16 MiB a returned file may have),
 # train_log.csv, log.txt. Validate it on the CPU machine (fdikp evaluate, benchmarks.gain_bands);
 # the next call continues from it with --init. Environment: BUDGET_S (480), BATCH (16),
-# LR (2e-4), WORKERS (14), DEVICE (cuda), CROP (320; a CPU dry run: DEVICE=cpu CROP=64 BATCH=1 WORKERS=0).
+# LR (2e-4), WORKERS (14), DATASET (pairs), DEVICE (cuda), CROP (320; a CPU dry run: DEVICE=cpu CROP=64 BATCH=1 WORKERS=0).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/fdikp_out}; mkdir -p "$OUT"
-BUDGET_S=${BUDGET_S:-480}; CROP=${CROP:-320}; BATCH=${BATCH:-16}; LR=${LR:-2e-4}; WORKERS=${WORKERS:-14}; DEVICE=${DEVICE:-cuda}
+DATASET=${DATASET:-pairs}; BUDGET_S=${BUDGET_S:-480}; CROP=${CROP:-320}; BATCH=${BATCH:-16}; LR=${LR:-2e-4}; WORKERS=${WORKERS:-14}; DEVICE=${DEVICE:-cuda}
 INIT=pack/init.safetensors; [ -f "$INIT" ] || INIT=weights/fdikp_default.safetensors
 [ -d pack/train/source ] || { echo "run.sh: no pack/train (make it with tools/device_train/pack.py, carry pack)"; exit 2; }
 start=$(date +%s)
 (nvidia-smi -L || true) 2>&1 | tee "$OUT/log.txt"
-recipe=(--dataset pairs:0.6,synthetic@pack/train/target:0.4 --data-root pack/train --sharp-dir pack/train/target
+recipe=(--dataset "$DATASET" --data-root pack/train --sharp-dir pack/train/target
         --init-weights "$INIT" --crop "$CROP,$CROP" --batch-size "$BATCH,$BATCH" --lr "$LR" --no-lpips --amp bf16
         --device "$DEVICE" --workers "$WORKERS" --set data.pair_align=true --set data.pair_tone=true
         --set data.pair_align_crops=true --set 'data.pair_scale=[0.5,1.0]' --set stages.1.swa_every=10
