@@ -95,10 +95,21 @@ def run_demo(out_dir: Path = Path("demo_out"), seed: int = 3) -> dict[str, float
     return result
 
 
-def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("demo_out")
-    run_demo(out)
+USAGE = "usage: python -m fdikp_cli.demo [OUT_DIR]   (default demo_out; the shipped weights, or FDIKP_WEIGHTS)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    # One optional folder; anything that looks like an option is a mistake, not a folder to create.
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        print(f"fdikp demo: unexpected arguments {' '.join(args)}\n{USAGE}", file=sys.stderr)
+        return 2
+    run_demo(Path(args[0]) if args else Path("demo_out"))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

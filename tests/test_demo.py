@@ -19,3 +19,25 @@ def test_demo_reports_both_regions_and_they_add_up_to_the_whole(tmp_path: Path, 
         parts = sum(result[f"share_{r}"] * 10 ** (-result[f"psnr_{image}_{r}"] / 10) for r in ("in_focus", "defocused"))
         assert 10 ** (-result[f"psnr_{image}"] / 10) == pytest.approx(parts, rel=1e-4)
     assert "in focus (r <= 1 px)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, code", [(["--help"], 0), (["-h"], 0), (["--out", "x"], 2), (["a", "b"], 2)])
+def test_demo_options_are_not_taken_for_an_output_folder(args: list[str], code: int, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from fdikp_cli import demo
+
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    monkeypatch.setattr(demo, "run_demo", lambda out: ran.append(out))
+    assert demo.main(args) == code
+    assert ran == [] and list(tmp_path.iterdir()) == []  # no folder named like an option
+    assert "usage: python -m fdikp_cli.demo" in (capsys.readouterr().out if code == 0 else capsys.readouterr().err)
+
+
+def test_demo_takes_one_output_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fdikp_cli import demo
+
+    ran = []
+    monkeypatch.setattr(demo, "run_demo", lambda out: ran.append(out))
+    assert demo.main([str(tmp_path / "out")]) == 0 and ran == [tmp_path / "out"]
