@@ -130,6 +130,7 @@ class CropSource(Protocol):
 # shift estimate's Hann window and for the Fourier shift to bring in real content.
 CROP_REGISTRATION_MARGIN = 16
 
+
 def _keep_large_enough(paths: list[Any], sizes: list[tuple[int, int]], crop_size: int, what: str) -> list[Any]:
     kept = [p for p, (h, w) in zip(paths, sizes) if h >= crop_size and w >= crop_size]
     if not kept:

@@ -21,8 +21,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+from fdikp_cli.synth.psf import pad_kernel
+from fdikp_cli.synth.render import convolve_kernel
 
 
 @dataclass(frozen=True)
@@ -59,21 +61,11 @@ class LearnedPsf:
             return self.kernels[low].copy()
         below, above = self.kernels[low], self.kernels[low + 1]
         size = max(below.shape[0], above.shape[0])
-        return ((1.0 - frac) * _pad_to(below, size) + frac * _pad_to(above, size)).astype(np.float32)
+        return ((1.0 - frac) * pad_kernel(below, size) + frac * pad_kernel(above, size)).astype(np.float32)
 
     def convolve(self, image: np.ndarray, radius: float) -> np.ndarray:
-        """`image` (H, W, C) scattered by kernel(radius) (a convolution: the kernel is flipped
-        for OpenCV's correlation; reflected borders). Shape: -> (H, W, C) float32."""
-        if radius < 0.25:
-            return image
-        kernel = np.ascontiguousarray(self.kernel(radius)[::-1, ::-1])
-        out = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
-        return out.reshape(image.shape) if out.ndim != image.ndim else out
-
-
-def _pad_to(kernel: np.ndarray, size: int) -> np.ndarray:
-    pad = (size - kernel.shape[0]) // 2
-    return np.pad(kernel, pad) if pad else kernel
+        """`image` (H, W, C) scattered by kernel(radius) (a convolution, reflected borders)."""
+        return image if radius < 0.25 else convolve_kernel(image, self.kernel(radius))
 
 
 @functools.lru_cache(maxsize=4)

@@ -72,7 +72,7 @@ def psf_kernel(radius: float, shape: PsfShape = PsfShape()) -> np.ndarray:
         halo = psf_kernel(radius, shape.without_core())
         core = psf_kernel(radius * shape.core_size, shape.core_shape())
         size = max(halo.shape[0], core.shape[0])  # both odd and centred: pad to a common size
-        mixed = (1.0 - shape.core) * _pad_to(halo, size) + shape.core * _pad_to(core, size)
+        mixed = (1.0 - shape.core) * pad_kernel(halo, size) + shape.core * pad_kernel(core, size)
         return mixed.astype(np.float32)
     half = kernel_half_size(radius, shape)
     # Sub-sample centres of every pixel of the kernel, then average back to pixels.
@@ -105,7 +105,8 @@ def psf_kernel(radius: float, shape: PsfShape = PsfShape()) -> np.ndarray:
     return (kernel / total).astype(np.float32)
 
 
-def _pad_to(kernel: np.ndarray, size: int) -> np.ndarray:
+def pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
+    """An odd, centred square kernel zero-padded to the (odd) side `size`."""
     pad = (size - kernel.shape[0]) // 2
     return np.pad(kernel, pad) if pad else kernel
 

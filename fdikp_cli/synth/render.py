@@ -109,17 +109,19 @@ def convolve_psf(image: np.ndarray, radius: float, shape: PsfShape, min_scaled_r
             break
         factor *= 2
     scaled_shape = dataclasses.replace(shape, softness=max(shape.softness / factor, 0.35))
-    kernel = psf_kernel(radius / factor, scaled_shape)[::-1, ::-1]  # flip: filter2D correlates
+    kernel = psf_kernel(radius / factor, scaled_shape)
     if factor == 1:
-        return _filter(image, kernel)
+        return convolve_kernel(image, kernel)
     small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
     small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
-    blurred = _filter(small, kernel)
+    blurred = convolve_kernel(small, kernel)
     return _restore_channels(cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR), image)
 
 
-def _filter(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    out = cv2.filter2D(image, -1, np.ascontiguousarray(kernel), borderType=cv2.BORDER_REFLECT)
+def convolve_kernel(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """`image` (H, W, C) convolved with a 2-D kernel, reflected borders. Shape: -> (H, W, C)."""
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # flip: filter2D correlates
+    out = cv2.filter2D(image, -1, flipped, borderType=cv2.BORDER_REFLECT)
     return _restore_channels(out, image)
 
 
