@@ -78,6 +78,12 @@ def test_values_that_cannot_work_name_their_key() -> None:
         resolve(None, None, {"run": {"amp": "fp8"}}, [])
     with pytest.raises(ConfigError, match="milestones"):
         resolve(None, None, {}, ["stages.0.milestones=[50]"])
+    with pytest.raises(ConfigError, match="charbonnier_eps"):
+        resolve(None, None, {}, ["loss.charbonnier=1", "loss.charbonnier_eps=0"])
+    with pytest.raises(ConfigError, match="loss weights must be >= 0"):
+        resolve(None, None, {}, ["loss.charbonnier=-1"])
+    # The smooth L1 alone is a loss: the MSE, LPIPS and FFT terms may all be off.
+    assert resolve(None, None, {}, ["loss.mse=0", "loss.lpips=0", "loss.fft=0", "loss.charbonnier=1"]).loss.charbonnier == 1
 
 
 def test_stage_lengths_from_epochs_and_squeezed_to_total_steps() -> None:

@@ -1,4 +1,4 @@
-"""The multi-scale loss: FFT term, target pooling, scale and term weights, LPIPS switch."""
+"""The multi-scale loss: FFT term, Charbonnier term, target pooling, scale and term weights, LPIPS switch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fdikp_cli.training.losses import MultiScaleLoss, fft_l1
+from fdikp_cli.training.losses import MultiScaleLoss, charbonnier, fft_l1
 
 
 def test_fft_l1_matches_numpy_orthonormal_spectrum() -> None:
@@ -85,3 +85,35 @@ def test_gradients_reach_every_output_scale() -> None:
     outs = [o.requires_grad_() for o in outputs_for(target, 0.1)]
     MultiScaleLoss(lpips=0.0)(outs, target).total.backward()
     assert all(o.grad is not None and o.grad.abs().sum() > 0 for o in outs)
+
+
+def test_charbonnier_matches_a_float64_reference_and_is_zero_for_equal_inputs() -> None:
+    gen = torch.Generator().manual_seed(2)
+    a, b = torch.rand(2, 3, 8, 8, generator=gen), torch.rand(2, 3, 8, 8, generator=gen)
+    d = a.numpy().astype(np.float64) - b.numpy().astype(np.float64)
+    reference = (np.sqrt(d**2 + 1e-3**2) - 1e-3).mean()
+    assert float(charbonnier(a, b, eps=1e-3)) == pytest.approx(reference, rel=1e-5)
+    assert float(charbonnier(a, a)) == 0.0
+
+
+def test_charbonnier_prefers_the_median_of_disagreeing_targets_where_mse_takes_the_mean() -> None:
+    # Three captures of one pixel, one of them shifted onto an edge: 0, 0, 1. The squared error's
+    # best constant answer is their mean (1/3, a blur of the edge), the smooth L1's their median.
+    targets = torch.tensor([0.0, 0.0, 1.0]).view(3, 1, 1, 1)
+    candidates = torch.linspace(0, 1, 101)
+    smooth_l1 = [float(charbonnier(torch.full_like(targets, c), targets)) for c in candidates]
+    squared = [float(((c - targets) ** 2).mean()) for c in candidates]
+    assert float(candidates[int(np.argmin(smooth_l1))]) == pytest.approx(0.0, abs=0.011)
+    assert float(candidates[int(np.argmin(squared))]) == pytest.approx(1 / 3, abs=0.011)
+
+
+def test_charbonnier_weight_adds_its_term_at_every_scale() -> None:
+    target = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    outs = outputs_for(target, 0.1)
+    plain = MultiScaleLoss(mse=1.0, lpips=0.0, fft=0.0)(outs, target)
+    assert plain.charbonnier == 0
+    terms = MultiScaleLoss(mse=1.0, lpips=0.0, fft=0.0, charbonnier_weight=0.5, charbonnier_eps=1e-2)(outs, target)
+    by_hand = sum(w * float(charbonnier(o, F.avg_pool2d(target, f), eps=1e-2))
+                  for w, o, f in zip((0.1, 0.2, 1.0), outs, (4, 2, 1)))
+    assert terms.charbonnier == pytest.approx(by_hand, rel=1e-5)
+    assert float(terms.total) == pytest.approx(float(plain.total) + 0.5 * by_hand, rel=1e-5)

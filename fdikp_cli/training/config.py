@@ -65,6 +65,9 @@ class LossConfig:
     mse: float = 1.0
     lpips: float = 0.2
     fft: float = 0.2
+    # Not in the paper: + charbonnier * mean(sqrt(d^2 + eps^2) - eps), a smooth L1 (losses.py says why).
+    charbonnier: float = 0.0
+    charbonnier_eps: float = 1e-3
     # Weights of the full, half and quarter scale outputs (the paper's lambda_1..3).
     scale_weights: tuple[float, float, float] = (1.0, 0.2, 0.1)
     lpips_dir: str | None = None  # LPIPS weights folder (default: $FDIKP_LPIPS_DIR)
@@ -288,9 +291,11 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("data.workers must be >= 0")
     if config.data.val_crop is not None and config.data.val_crop < 1:
         raise ConfigError("data.val_crop must be positive (the model pads any size)")
-    if min(config.loss.mse, config.loss.lpips, config.loss.fft) < 0:
+    if min(config.loss.mse, config.loss.lpips, config.loss.fft, config.loss.charbonnier) < 0:
         raise ConfigError("loss weights must be >= 0")
-    if config.loss.mse + config.loss.lpips + config.loss.fft <= 0:
+    if config.loss.charbonnier_eps <= 0:
+        raise ConfigError("loss.charbonnier_eps must be > 0")
+    if config.loss.mse + config.loss.lpips + config.loss.fft + config.loss.charbonnier <= 0:
         raise ConfigError("at least one loss term needs a positive weight")
     adv = config.adversarial
     if adv.weight < 0 or adv.gp_weight < 0 or adv.map_alpha < 0:

@@ -6,7 +6,10 @@
 Targets at the coarser scales are the ground truth average-pooled by 2 and 4, which is how the
 model downsamples its own input. L_freq (our normalisation, which the paper leaves open):
     mean over batch, channels and frequencies of |FFT2(y) - FFT2(y_hat)|, FFT with norm="ortho",
-computed in float32. With the orthonormal FFT the spectrum has the same energy as the image
+computed in float32. Beside the paper's terms, an optional Charbonnier term
+sqrt((y - y_hat)^2 + eps^2) - eps (a smooth L1): on real pairs whose targets are not exactly
+aligned, the squared error's best answer is the mean of the shifted targets, a blur; the L1's is
+their median, which keeps edges. With the orthonormal FFT the spectrum has the same energy as the image
 (Parseval), so the term's size does not grow with the crop size. Any weight may be 0 (the
 paper's Table 6 ablation); a term with weight 0 is not computed at all.
 """
@@ -26,6 +29,13 @@ def fft_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return diff.abs().mean()
 
 
+def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Mean of sqrt(d^2 + eps^2) - eps, d = pred - target; 0 for equal inputs, ~|d| for |d| >> eps.
+    Shape: (B, C, H, W) x2 -> scalar."""
+    diff = pred.float() - target.float()
+    return (torch.sqrt(diff * diff + eps * eps) - eps).mean()
+
+
 @dataclass
 class LossTerms:
     """The total loss and its unweighted parts summed over scales with the scale weights."""
@@ -34,6 +44,7 @@ class LossTerms:
     mse: float = 0.0
     lpips: float = 0.0
     fft: float = 0.0
+    charbonnier: float = 0.0
 
 
 class MultiScaleLoss(nn.Module):
@@ -41,7 +52,8 @@ class MultiScaleLoss(nn.Module):
 
     def __init__(self, mse: float = 1.0, lpips: float = 0.2, fft: float = 0.2,
                  scale_weights: tuple[float, ...] = (1.0, 0.2, 0.1), lpips_module: nn.Module | None = None,
-                 lpips_min_size: int = 32) -> None:
+                 lpips_min_size: int = 32, charbonnier_weight: float = 0.0,
+                 charbonnier_eps: float = 1e-3) -> None:
         super().__init__()
         if lpips > 0 and lpips_module is None:
             raise ValueError("an LPIPS weight > 0 needs an LPIPS module")
@@ -49,11 +61,13 @@ class MultiScaleLoss(nn.Module):
         self.scale_weights = tuple(scale_weights)  # full, half, quarter, ...
         self.lpips = lpips_module if lpips > 0 else None
         self.lpips_min_size = lpips_min_size
+        self.charbonnier_weight = charbonnier_weight
+        self.charbonnier_eps = charbonnier_eps
 
     def forward(self, outputs: list[torch.Tensor], target: torch.Tensor) -> LossTerms:
         w_mse, w_lpips, w_fft = self.weights
         total = target.new_zeros((), dtype=torch.float32)
-        parts = {"mse": 0.0, "lpips": 0.0, "fft": 0.0}
+        parts = {"mse": 0.0, "lpips": 0.0, "fft": 0.0, "charbonnier": 0.0}
         # outputs run coarse -> fine; scale_weights run fine -> coarse.
         for level, pred in enumerate(reversed(outputs)):
             if level >= len(self.scale_weights) or self.scale_weights[level] == 0:
@@ -76,4 +90,8 @@ class MultiScaleLoss(nn.Module):
                 term = fft_l1(pred, ref)
                 total = total + scale * w_fft * term
                 parts["fft"] += scale * float(term.detach())
+            if self.charbonnier_weight:
+                term = charbonnier(pred, ref, self.charbonnier_eps)
+                total = total + scale * self.charbonnier_weight * term
+                parts["charbonnier"] += scale * float(term.detach())
         return LossTerms(total, **parts)

@@ -17,8 +17,8 @@ import torch
 
 from fdikp_cli.training.distributed import DistInfo
 
-TRAIN_COLUMNS = ["step", "stage", "epoch", "lr", "loss", "mse", "lpips", "fft", "grad_norm", "it_per_s",
-                 "img_per_s", "wall_s"]
+TRAIN_COLUMNS = ["step", "stage", "epoch", "lr", "loss", "mse", "lpips", "fft", "charbonnier", "grad_norm",
+                 "it_per_s", "img_per_s", "wall_s"]
 VAL_COLUMNS = ["step", "stage", "model", "psnr", "ssim", "lpips", "detail_psnr", "input_psnr", "input_ssim",
                "input_lpips", "images", "seconds"]
 

@@ -25,7 +25,7 @@ from torch import nn
 
 PREVIEW_IMAGES = 3
 PREVIEW_SIDE = 256
-TRAIN_SCALARS = ("loss", "mse", "lpips", "fft", "grad_norm", "lr", "img_per_s")
+TRAIN_SCALARS = ("loss", "mse", "lpips", "fft", "charbonnier", "grad_norm", "lr", "img_per_s")
 VAL_SCALARS = ("psnr", "ssim", "detail_psnr", "lpips", "input_psnr", "input_ssim", "input_lpips")
 # Custom Scalars layout: each chart draws the output's value and the blurry input's together.
 LAYOUT = {

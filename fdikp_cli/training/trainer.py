@@ -220,7 +220,7 @@ class Trainer:
 
             self.lpips = load_lpips(weights_dir=loss.lpips_dir, device=self.device)
         self.loss_fn = MultiScaleLoss(loss.mse, loss.lpips, loss.fft, loss.scale_weights, self.lpips,
-                                      loss.lpips_min_size)
+                                      loss.lpips_min_size, loss.charbonnier, loss.charbonnier_eps)
 
     def _wrap_ddp(self) -> nn.Module:
         if not self.dist.distributed:
@@ -348,7 +348,7 @@ class Trainer:
             },
             "preset": self.config.preset,
             "loss": {"mse": self.config.loss.mse, "lpips": self.config.loss.lpips, "fft": self.config.loss.fft,
-                     "scale_weights": list(self.config.loss.scale_weights)},
+                     "charbonnier": self.config.loss.charbonnier, "scale_weights": list(self.config.loss.scale_weights)},
             "stages": [{"crop": p.config.crop, "batch_size": p.config.batch_size, "steps": p.steps,
                         "lr": p.config.lr, "swa": p.config.swa} for p in self.plans],
             "total_steps": self.total_steps,
@@ -471,7 +471,8 @@ class Trainer:
         local = self.step - plan.first_step
         if self.swa is not None and (local % plan.swa_every == 0 or self.step == plan.end_step):
             self.swa.update_parameters(self.model)
-        return {"loss": loss, "mse": terms.mse, "lpips": terms.lpips, "fft": terms.fft, "grad_norm": grad_norm,
+        return {"loss": loss, "mse": terms.mse, "lpips": terms.lpips, "fft": terms.fft,
+                "charbonnier": terms.charbonnier, "grad_norm": grad_norm,
                 "lr": lr, **extra}
 
     def run(self) -> TrainResult:
