@@ -19,8 +19,9 @@ _CROP = "384,512 (paper-dpdd), 256,512 (paper-lfdof)"
 _BATCH = "4,2"
 
 _DATASET_HELP = (
-    "Training data: KIND or a weighted mix KIND:WEIGHT,KIND:WEIGHT with KIND dpdd | lfdof | pairs | synthetic; "
-    "e.g. 'dpdd' or 'pairs:0.5,synthetic:0.5' (real pairs from --data-root, synthetic pairs from --sharp-dir). "
+    "Training data: KIND or a weighted mix KIND:WEIGHT,KIND:WEIGHT with KIND dpdd | lfdof | pairs | synthetic | sharp; "
+    "e.g. 'dpdd' or 'pairs:0.5,synthetic:0.5' (real pairs from --data-root, synthetic pairs from --sharp-dir; "
+    "sharp: sharp photos as their own targets, which teaches the model to leave in-focus content alone). "
     "KIND@ROOT:WEIGHT gives a component its own folder."
 )
 _RESUME_HELP = (
@@ -66,7 +67,7 @@ def train_command(
         None, "--data-root", metavar="DIR", help="Folder of the real pairs (layout per KIND)."
     ),
     sharp_dir: Optional[Path] = typer.Option(
-        None, "--sharp-dir", metavar="DIR", help="Sharp photos for the synthetic dataset."
+        None, "--sharp-dir", metavar="DIR", help="Sharp photos for the synthetic and sharp datasets."
     ),
     val_root: Optional[Path] = typer.Option(
         None, "--val-root", metavar="DIR",

@@ -9,7 +9,8 @@ Dataset specification (`--dataset`): comma-separated components `KIND[@ROOT][:WE
     "dpdd"                              one source
     "pairs:0.5,synthetic:0.5"           half the samples from each
     "pairs@/data/a:3,lfdof@/data/b:1"   roots given inline (otherwise --data-root / --sharp-dir)
-KIND is pairs | dpdd | lfdof | synthetic. Weights are relative (normalised to sum 1). With one
+KIND is pairs | dpdd | lfdof | synthetic | sharp (sharp photos as their own targets:
+fdikp_cli/data/identity.py). Weights are relative (normalised to sum 1). With one
 component, each epoch visits every image once in a random order; with several, each sample
 draws its component by weight and an image uniformly. An epoch is the sum of the components'
 image counts.
@@ -34,6 +35,7 @@ from fdikp_cli.data.augment import (
     random_flip_rot_code,
     random_scaled_window,
 )
+from fdikp_cli.data.identity import InFocusCropSource
 from fdikp_cli.data.images import image_size, read_native, to_float
 from fdikp_cli.data.pairs import (
     PAIR_LAYOUTS,
@@ -47,14 +49,16 @@ from fdikp_cli.data.pairs import (
 )
 from fdikp_cli.errors import DatasetError, ImageReadError
 
-DATASET_KINDS: tuple[str, ...] = (*PAIR_LAYOUTS, "synthetic")
+DATASET_KINDS: tuple[str, ...] = (*PAIR_LAYOUTS, "synthetic", "sharp")
+# Kinds whose folder is one of sharp photos (--sharp-dir by default), not of real pairs.
+SHARP_PHOTO_KINDS: tuple[str, ...] = ("synthetic", "sharp")
 
 
 @dataclass(frozen=True)
 class SourceSpec:
     kind: str
     weight: float = 1.0
-    root: Path | None = None  # None: --data-root (real kinds) or --sharp-dir (synthetic)
+    root: Path | None = None  # None: --data-root (real kinds) or --sharp-dir (SHARP_PHOTO_KINDS)
 
 
 def parse_dataset_spec(text: str) -> list[SourceSpec]:
@@ -346,6 +350,13 @@ def build_sources(specs: list[SourceSpec], data_root: Path | None, sharp_dir: Pa
                 raise DatasetError("the synthetic dataset needs --sharp-dir (a folder of sharp photos)")
             sources.append(SyntheticCropSource(find_sharp_images(root), crop_size, cache_bytes, synth_config,
                                                scale_range=sharp_scale))
+        elif spec.kind == "sharp":
+            root = spec.root or sharp_dir
+            if root is None:
+                raise DatasetError("the sharp dataset needs --sharp-dir or a root (sharp@FOLDER)")
+            images = find_sharp_images(root)
+            kept = _keep_large_enough(images, [image_size(p) for p in images], crop_size, "sharp image")
+            sources.append(InFocusCropSource(kept, LruImageCache(cache_bytes), sharp_scale, len(images) - len(kept)))
         else:
             root = spec.root or data_root
             if root is None:

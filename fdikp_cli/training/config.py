@@ -39,7 +39,7 @@ class DataConfig:
     # Components KIND[@ROOT][:WEIGHT], comma separated; see fdikp_cli.data.datasets.
     dataset: str = "dpdd"
     data_root: str | None = None
-    sharp_dir: str | None = None  # sharp photos for the synthetic kind
+    sharp_dir: str | None = None  # sharp photos for the synthetic and sharp kinds
     # Random scale (low, high <= 1) at which synthetic crops see the sharp photos: downscaling
     # averages away the photos' own grain; see SyntheticCropSource.
     sharp_scale: tuple[float, float] = (0.6, 1.0)

@@ -178,6 +178,7 @@ class Trainer:
 
     def _build_data(self) -> None:
         from fdikp_cli.data import build_sources, build_validation, parse_dataset_spec
+        from fdikp_cli.data.datasets import SHARP_PHOTO_KINDS
 
         data = self.config.data
         self.specs = parse_dataset_spec(data.dataset)
@@ -206,7 +207,7 @@ class Trainer:
             self.plans.append(StagePlan(index, stage, first, count, swa_every))
             first += count
         self.total_steps = first
-        real_kind = next((s.kind for s in self.specs if s.kind != "synthetic"), "pairs")
+        real_kind = next((s.kind for s in self.specs if s.kind not in SHARP_PHOTO_KINDS), "pairs")
         val_root = Path(data.val_root).expanduser() if data.val_root else None
         self.val_set = build_validation(real_kind, val_root, root, data.val_crop, data.val_max_images)
 
