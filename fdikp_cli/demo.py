@@ -107,7 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) > 1 or (args and args[0].startswith("-")):
         print(f"fdikp demo: unexpected arguments {' '.join(args)}\n{USAGE}", file=sys.stderr)
         return 2
-    run_demo(Path(args[0]) if args else Path("demo_out"))
+    from fdikp_cli.errors import FdikpError
+
+    try:
+        run_demo(Path(args[0]) if args else Path("demo_out"))
+    except FdikpError as exc:  # e.g. $FDIKP_WEIGHTS naming a missing file: say so, no traceback
+        print(f"fdikp demo: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

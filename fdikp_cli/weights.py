@@ -196,11 +196,15 @@ def load_model(
     """Build an FDIKP model from a weights file (default: the shipped weights) in eval mode.
 
     With path=None and no shipped weights, returns a randomly initialised model when
-    allow_random is True (callers must say so to the user), else raises WeightsError.
+    allow_random is True (callers must say so to the user), else raises WeightsError. A
+    $FDIKP_WEIGHTS that names a missing file is always an error.
     """
     explicit = path is not None
     path = Path(path).expanduser() if explicit else default_weights_path()
     if not path.is_file():
+        if not explicit and os.environ.get("FDIKP_WEIGHTS"):
+            # Set by the user: a typo must not quietly turn into a random model's results.
+            raise WeightsError(f"weights file not found: {path} (named by $FDIKP_WEIGHTS)")
         if explicit or not allow_random:
             raise WeightsError(f"weights file not found: {path}")
         config = FDIKPConfig()

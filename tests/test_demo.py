@@ -41,3 +41,15 @@ def test_demo_takes_one_output_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     ran = []
     monkeypatch.setattr(demo, "run_demo", lambda out: ran.append(out))
     assert demo.main([str(tmp_path / "out")]) == 0 and ran == [tmp_path / "out"]
+
+
+def test_demo_with_fdikp_weights_naming_a_missing_file_stops_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fdikp_cli import demo
+
+    monkeypatch.setenv("FDIKP_WEIGHTS", str(tmp_path / "typo.safetensors"))
+    assert demo.main([str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "typo.safetensors" in err and "FDIKP_WEIGHTS" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "deblurred.png").exists()  # no random model's results

@@ -62,11 +62,21 @@ def test_foreign_safetensors_file_is_refused(tmp_path: Path) -> None:
 def test_missing_explicit_file_fails_but_default_may_fall_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(WeightsError, match="not found"):
         load_model(tmp_path / "absent.safetensors")
-    monkeypatch.setenv("FDIKP_WEIGHTS", str(tmp_path / "absent.safetensors"))
+    # No shipped file (as in an install without weights/): a random model, which callers announce.
+    monkeypatch.delenv("FDIKP_WEIGHTS", raising=False)
+    monkeypatch.setattr("fdikp_cli.weights.default_weights_path", lambda: tmp_path / "not_shipped.safetensors")
     loaded = load_model(None)
     assert not loaded.trained
     with pytest.raises(WeightsError):
         load_model(None, allow_random=False)
+
+
+def test_fdikp_weights_naming_a_missing_file_is_an_error_not_a_random_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FDIKP_WEIGHTS", str(tmp_path / "typo.safetensors"))
+    with pytest.raises(WeightsError, match=r"typo.safetensors \(named by \$FDIKP_WEIGHTS\)"):
+        load_model(None)
 
 
 def test_half_precision_storage_halves_the_file_and_loads_into_float32(tmp_path: Path) -> None:
