@@ -20,6 +20,23 @@ def crop(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
     return image[top : top + size, left : left + size]
 
 
+def checked_scale_range(scale_range: tuple[float, float], what: str) -> tuple[float, float]:
+    """(low, high) as floats, or DatasetError unless 0 < low <= high <= 1 (`what` names the option)."""
+    from fdikp_cli.errors import DatasetError
+
+    low, high = scale_range
+    if not 0.0 < low <= high <= 1.0:
+        raise DatasetError(f"{what} scale range must satisfy 0 < low <= high <= 1, got {scale_range}")
+    return float(low), float(high)
+
+
+def window_notes(scale_range: tuple[float, float], skipped: int) -> str:
+    """The tail of a source's describe(): its scale range (when it downscales) and skipped images."""
+    low, high = scale_range
+    scale = f", scaled {low:g}-{high:g}x" if low < 1.0 else ""
+    return scale + (f", {skipped} smaller than the crop skipped" if skipped else "")
+
+
 def random_scaled_window(image: np.ndarray, size: int, scale_range: tuple[float, float],
                          rng: np.random.Generator) -> np.ndarray:
     """A random size x size window of the image seen at a random scale in scale_range (<= 1).

@@ -30,10 +30,12 @@ from torch.utils.data import Dataset
 from fdikp_cli.data.augment import (
     apply_flip_rot,
     center_crop,
+    checked_scale_range,
     crop,
     random_crop_box,
     random_flip_rot_code,
     random_scaled_window,
+    window_notes,
 )
 from fdikp_cli.data.identity import InFocusCropSource
 from fdikp_cli.data.images import image_size, read_native, to_float
@@ -157,9 +159,7 @@ class PairCropSource:
     def __init__(self, name: str, pairs: list[ImagePair], crop_size: int, cache_bytes: int,
                  align: bool = False, tone: bool = False, scale_range: tuple[float, float] = (1.0, 1.0),
                  align_crops: bool = False) -> None:
-        low, high = scale_range
-        if not 0.0 < low <= high <= 1.0:
-            raise DatasetError(f"pair scale range must satisfy 0 < low <= high <= 1, got {scale_range}")
+        scale_range = checked_scale_range(scale_range, "pair")
         sizes = []
         for pair in pairs:
             size = image_size(pair.source)
@@ -172,7 +172,7 @@ class PairCropSource:
         self.skipped = len(pairs) - len(self.pairs)
         self.cache = LruImageCache(cache_bytes)
         self.align, self.tone, self.align_crops = align, tone, align_crops
-        self.scale_range = (float(low), float(high))
+        self.scale_range = scale_range
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -211,12 +211,9 @@ class PairCropSource:
         return blurred, sharp
 
     def describe(self) -> str:
-        extra = f", {self.skipped} smaller than the crop skipped" if self.skipped else ""
-        low, high = self.scale_range
-        scale = f", scaled {low:g}-{high:g}x" if low < 1.0 else ""
         prep = [word for word, on in (("aligned", self.align), ("tone-matched", self.tone),
                                       ("re-registered per crop", self.align_crops)) if on]
-        return f"{self.name}: {len(self)} pairs{', ' + ' and '.join(prep) if prep else ''}{scale}{extra}"
+        return f"{self.name}: {len(self)} pairs{', ' + ' and '.join(prep) if prep else ''}{window_notes(self.scale_range, self.skipped)}"
 
 
 class SyntheticCropSource:
@@ -233,9 +230,7 @@ class SyntheticCropSource:
 
     def __init__(self, images: list[Path], crop_size: int, cache_bytes: int, synth_config: Any = None,
                  margin: int = 32, scale_range: tuple[float, float] = (1.0, 1.0)) -> None:
-        low, high = scale_range
-        if not 0.0 < low <= high <= 1.0:
-            raise DatasetError(f"sharp-photo scale range must satisfy 0 < low <= high <= 1, got {scale_range}")
+        scale_range = checked_scale_range(scale_range, "sharp-photo")
         sizes = [image_size(p) for p in images]
         self.name = "synthetic"
         self.images = _keep_large_enough(images, sizes, crop_size, "sharp image")
@@ -243,7 +238,7 @@ class SyntheticCropSource:
         self.cache = LruImageCache(cache_bytes)
         self.synth_config = synth_config
         self.margin = margin
-        self.scale_range = (float(low), float(high))
+        self.scale_range = scale_range
 
     def __len__(self) -> int:
         return len(self.images)
@@ -271,10 +266,7 @@ class SyntheticCropSource:
         return blurred, target, radius
 
     def describe(self) -> str:
-        extra = f", {self.skipped} smaller than the crop skipped" if self.skipped else ""
-        low, high = self.scale_range
-        scale = f", scaled {low:g}-{high:g}x" if low < 1.0 else ""
-        return f"synthetic: {len(self)} sharp photos{scale}{extra}"
+        return f"synthetic: {len(self)} sharp photos{window_notes(self.scale_range, self.skipped)}"
 
 
 @dataclass

@@ -20,9 +20,8 @@ from typing import Protocol
 
 import numpy as np
 
-from fdikp_cli.data.augment import random_scaled_window
+from fdikp_cli.data.augment import checked_scale_range, random_scaled_window, window_notes
 from fdikp_cli.data.images import to_float
-from fdikp_cli.errors import DatasetError
 
 
 class ImageCache(Protocol):
@@ -37,14 +36,11 @@ class InFocusCropSource:
 
     def __init__(self, images: list[Path], cache: ImageCache, scale_range: tuple[float, float] = (1.0, 1.0),
                  skipped: int = 0) -> None:
-        low, high = scale_range
-        if not 0.0 < low <= high <= 1.0:
-            raise DatasetError(f"sharp-photo scale range must satisfy 0 < low <= high <= 1, got {scale_range}")
+        self.scale_range = checked_scale_range(scale_range, "sharp-photo")
         self.name = "sharp"
         self.images = images
         self.skipped = skipped
         self.cache = cache
-        self.scale_range = (float(low), float(high))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -55,7 +51,4 @@ class InFocusCropSource:
         return window, window.copy()
 
     def describe(self) -> str:
-        extra = f", {self.skipped} smaller than the crop skipped" if self.skipped else ""
-        low, high = self.scale_range
-        scale = f", scaled {low:g}-{high:g}x" if low < 1.0 else ""
-        return f"sharp (in-focus identity pairs): {len(self)} photos{scale}{extra}"
+        return f"sharp (in-focus identity pairs): {len(self)} photos{window_notes(self.scale_range, self.skipped)}"
