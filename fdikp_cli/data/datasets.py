@@ -213,7 +213,8 @@ class PairCropSource:
     def describe(self) -> str:
         prep = [word for word, on in (("aligned", self.align), ("tone-matched", self.tone),
                                       ("re-registered per crop", self.align_crops)) if on]
-        return f"{self.name}: {len(self)} pairs{', ' + ' and '.join(prep) if prep else ''}{window_notes(self.scale_range, self.skipped)}"
+        notes = window_notes(self.scale_range, self.skipped)
+        return f"{self.name}: {len(self)} pairs{', ' + ' and '.join(prep) if prep else ''}{notes}"
 
 
 class SyntheticCropSource:

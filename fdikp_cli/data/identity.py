@@ -6,7 +6,7 @@ look as a mildly blurred one whose target is crisper, so the model learns to sha
 share of (x, x) crops of sharp photos asks for the identity wherever the input is already in
 focus. Mixed in by weight like any other source:
 
-    --dataset "pairs:0.85,sharp@../shared/data/dpdd-canon-iso/train/target:0.15"
+    --dataset "pairs:0.8,sharp@../shared/data/dpdd-canon-iso/train/target:0.2"
 
 Without a root the kind reads --sharp-dir. Windows are taken at a random scale (the run's
 `data.sharp_scale`, area-averaged), as the synthetic source takes them: downscaling averages
