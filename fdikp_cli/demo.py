@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fdikp_cli.errors import FdikpError
 
 IN_FOCUS_RADIUS = 1.0  # px of circle-of-confusion radius: below it the blur is under a pixel wide
 
@@ -107,8 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) > 1 or (args and args[0].startswith("-")):
         print(f"fdikp demo: unexpected arguments {' '.join(args)}\n{USAGE}", file=sys.stderr)
         return 2
-    from fdikp_cli.errors import FdikpError
-
     try:
         run_demo(Path(args[0]) if args else Path("demo_out"))
     except FdikpError as exc:  # e.g. $FDIKP_WEIGHTS naming a missing file: say so, no traceback

@@ -6,12 +6,14 @@
 Targets at the coarser scales are the ground truth average-pooled by 2 and 4, which is how the
 model downsamples its own input. L_freq (our normalisation, which the paper leaves open):
     mean over batch, channels and frequencies of |FFT2(y) - FFT2(y_hat)|, FFT with norm="ortho",
-computed in float32. Beside the paper's terms, an optional Charbonnier term
-sqrt((y - y_hat)^2 + eps^2) - eps (a smooth L1): on real pairs whose targets are not exactly
-aligned, the squared error's best answer is the mean of the shifted targets, a blur; the L1's is
-their median, which keeps edges. With the orthonormal FFT the spectrum has the same energy as the image
+computed in float32. With the orthonormal FFT the spectrum has the same energy as the image
 (Parseval), so the term's size does not grow with the crop size. Any weight may be 0 (the
 paper's Table 6 ablation); a term with weight 0 is not computed at all.
+
+Beside the paper's terms, an optional Charbonnier term (not in the paper, weight 0 by default)
+    mean of sqrt((y - y_hat)^2 + eps^2) - eps, a smooth L1:
+on real pairs whose targets are not exactly aligned, the squared error's best answer is the
+mean of the shifted targets, a blur; the L1's is their median, which keeps edges.
 """
 
 from __future__ import annotations
