@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import os
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,38 @@ class CsvLog:
             csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore").writerow(
                 {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
             )
+
+
+class StepWindow:
+    """The steps since the last train_log row: means of their statistics and the training speed
+    over them. Time spent validating or checkpointing is taken out with `exclude`, so it/s counts
+    training steps only."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.steps = 0
+        self.started = self.clock()
+
+    def add(self, stats: dict[str, float]) -> None:
+        self.steps += 1
+        for key, value in stats.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+
+    def exclude(self, seconds: float) -> None:
+        self.started += seconds
+
+    def flush(self, images_per_step: int) -> dict[str, float]:
+        """Means, `it_per_s`, `img_per_s` and `steps` of the window; then starts a new one."""
+        elapsed = max(self.clock() - self.started, 1e-9)
+        row = {key: total / self.steps for key, total in self.sums.items()}
+        row.update({"it_per_s": self.steps / elapsed, "img_per_s": self.steps * images_per_step / elapsed,
+                    "steps": float(self.steps)})
+        self.reset()
+        return row
 
 
 def hardware_description(info: DistInfo) -> str:

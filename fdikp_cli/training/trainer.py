@@ -38,27 +38,15 @@ from fdikp_cli.training.checkpoint import (
     save_checkpoint,
     write_json_atomic,
 )
-from fdikp_cli.training.config import StageConfig, TrainConfig, stage_steps, to_toml
+from fdikp_cli.training.config import TrainConfig, stage_steps, to_toml
 from fdikp_cli.training.distributed import barrier, init_distributed, shutdown
 from fdikp_cli.training.hooks import StepContext, build_step_hooks
 from fdikp_cli.training.progress import ProgressReporter, format_duration
 from fdikp_cli.training.resume_check import change_record, check_resume_config
-from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, hardware_description
+from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, StepWindow, hardware_description
+from fdikp_cli.training.schedule import StagePlan, build_stage_plans, plan_at
 from fdikp_cli.training.tensorboard_log import TensorBoardLog
 from fdikp_cli.training.validation import evaluate_model
-
-@dataclass(frozen=True)
-class StagePlan:
-    index: int
-    config: StageConfig
-    first_step: int
-    steps: int
-    swa_every: int
-
-    @property
-    def end_step(self) -> int:
-        return self.first_step + self.steps
-
 
 @dataclass
 class TrainResult:
@@ -198,15 +186,9 @@ class Trainer:
                               for st in self.config.stages]
         self.epoch_size = sum(len(s) for s in self.stage_sources[0])
         world = self.dist.world_size
-        steps = stage_steps(self.config, self.epoch_size, world)
-        self.plans: list[StagePlan] = []
-        first = 0
-        for index, (stage, count) in enumerate(zip(self.config.stages, steps)):
-            per_epoch = max(1, math.ceil(self.epoch_size / (stage.batch_size * world)))
-            swa_every = stage.swa_every or min(per_epoch, count)
-            self.plans.append(StagePlan(index, stage, first, count, swa_every))
-            first += count
-        self.total_steps = first
+        self.plans = build_stage_plans(self.config.stages, stage_steps(self.config, self.epoch_size, world),
+                                       self.epoch_size, world)
+        self.total_steps = self.plans[-1].end_step
         real_kind = next((s.kind for s in self.specs if s.kind not in SHARP_PHOTO_KINDS), "pairs")
         val_root = Path(data.val_root).expanduser() if data.val_root else None
         self.val_set = build_validation(real_kind, val_root, root, data.val_crop, data.val_max_images)
@@ -234,10 +216,7 @@ class Trainer:
     # ------------------------------------------------------------------ state
 
     def plan_of(self, step: int) -> StagePlan:
-        for plan in self.plans:
-            if step < plan.end_step:
-                return plan
-        return self.plans[-1]
+        return plan_at(self.plans, step)
 
     def _enter_stage(self, plan: StagePlan) -> None:
         """Fresh learning-rate schedule (and SWA model) at the start of a stage."""
@@ -248,12 +227,8 @@ class Trainer:
         self.scheduler_stage = plan.index
         self.swa = self._make_swa() if plan.config.swa else None
 
-    @staticmethod
-    def _milestones(plan: StagePlan) -> list[int]:
-        return sorted({max(1, round(f * plan.steps)) for f in plan.config.milestones})
-
     def _make_scheduler(self, plan: StagePlan) -> None:
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self._milestones(plan),
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, plan.lr_milestones(),
                                                               gamma=plan.config.gamma)
 
     def _make_swa(self) -> torch.optim.swa_utils.AveragedModel:
@@ -293,7 +268,7 @@ class Trainer:
                 self.scheduler.load_state_dict(state["scheduler"])  # type: ignore[union-attr]
                 # The state dict carries the milestones of the run that saved it; the plan's win,
                 # so a resume that changed the stage length (--allow-config-change) moves them.
-                self.scheduler.milestones = Counter(self._milestones(plan))  # type: ignore[union-attr]
+                self.scheduler.milestones = Counter(plan.lr_milestones())  # type: ignore[union-attr]
             self.scheduler_stage = int(state["scheduler_stage"])
             if plan.config.swa and state["swa"]:
                 self.swa = self._make_swa()
@@ -502,8 +477,7 @@ class Trainer:
         self.tensorboard = TensorBoardLog(self.paths.root, enabled=self.dist.is_main,
                                           purge_step=self.step if resumed else None, say=self.say)
         self.tensorboard.keep_previews(self.val_set)
-        window: dict[str, float] = {}
-        window_start, window_steps = time.perf_counter(), 0
+        window = StepWindow()
         last_saved = self.step
         try:
             while self.step < stop_at:
@@ -523,24 +497,18 @@ class Trainer:
                 images_per_step = plan.config.batch_size * self.dist.world_size
                 for batch in loader:
                     stats = self.train_step(checked(batch), plan)
-                    window_steps += 1
-                    for key, value in stats.items():
-                        window[key] = window.get(key, 0.0) + value
+                    window.add(stats)
                     logged = None  # (mean loss, steps) of the row written now: what plain log lines show
                     if self.step % run.log_every == 0 or self.step == end:
-                        elapsed = time.perf_counter() - window_start
-                        logged = (window["loss"] / window_steps, window_steps)
+                        row = window.flush(images_per_step)
+                        logged = (row["loss"], int(row["steps"]))
                         if self.dist.is_main:
-                            row = {k: v / window_steps for k, v in window.items()}
                             row.update({"step": self.step, "stage": plan.index + 1,
-                                        "epoch": self.step_epoch(plan), "it_per_s": window_steps / elapsed,
-                                        "img_per_s": window_steps * images_per_step / elapsed,
-                                        "wall_s": self.wall_time()})
+                                        "epoch": self.step_epoch(plan), "wall_s": self.wall_time()})
                             self.train_log.write(row)
                             self.tensorboard.train_row(row)
                             for hook in self.hooks:
                                 hook.check_log_row(row, self.step)
-                        window, window_start, window_steps = {}, time.perf_counter(), 0
                     self.reporter.update(self.step, plan.index, len(self.plans), stats["loss"], stats["lr"],
                                          images_per_step, logged)
                     paused = time.perf_counter()
@@ -551,7 +519,7 @@ class Trainer:
                         last_saved = self.step
                     paused = time.perf_counter() - paused
                     self.reporter.exclude(paused)  # it/s and ETA count training steps only
-                    window_start += paused
+                    window.exclude(paused)
         except KeyboardInterrupt:
             if self.step > last_saved:
                 self.reporter.message(f"interrupted: saving step {self.step}")
