@@ -48,6 +48,7 @@ from fdikp_cli.training.schedule import StagePlan, build_stage_plans, plan_at
 from fdikp_cli.training.tensorboard_log import TensorBoardLog
 from fdikp_cli.training.validation import evaluate_model
 
+
 @dataclass
 class TrainResult:
     run_dir: Path
