@@ -39,6 +39,11 @@ def lowpass(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
 
+def locked(output: np.ndarray, blurred: np.ndarray, sigma: float) -> np.ndarray:
+    """The output with its low-pass (σ px) replaced by the input's: only detail finer than ~σ kept."""
+    return np.clip(output - lowpass(output, sigma) + lowpass(blurred, sigma), 0, 1)
+
+
 def band_errors(error: np.ndarray, sigma: float = 3.0) -> tuple[float, float]:
     """MSE of the low-pass and of the high-pass part of an error image (x 1e4)."""
     low = lowpass(error, sigma)
@@ -89,9 +94,9 @@ def main() -> None:
             x = centre_crop(read_rgb(args.data_root / "source" / name), args.crop)
             y = centre_crop(read_rgb(args.data_root / "target" / name), args.crop)
             o = restore(loaded.model, x)
-            locked = [psnr(np.clip(o - lowpass(o, s) + lowpass(x, s), 0, 1), y) for s in sigmas]
+            locked_psnr = [psnr(locked(o, x, s), y) for s in sigmas]
             shift = (o.mean(axis=(0, 1)) - x.mean(axis=(0, 1))) * 255.0
-            rows.append([psnr(x, y), psnr(o, y), *locked, *shift, *band_errors(x - y), *band_errors(o - y)])
+            rows.append([psnr(x, y), psnr(o, y), *locked_psnr, *shift, *band_errors(x - y), *band_errors(o - y)])
             if args.per_image:
                 print(f"  {name:<16}" + " ".join(f"{v:8.2f}" for v in rows[-1]))
         mean = np.mean(rows, axis=0)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.gain_bands import VAL, centre_crop, lowpass, psnr
+from benchmarks.gain_bands import VAL, centre_crop, locked, psnr
 
 LOCK_SIGMA = 32.0
 
@@ -72,17 +72,12 @@ def oracle_filter(blurred: np.ndarray, sharp: np.ndarray, patch: int, taps: int,
     return np.clip(out, 0.0, 1.0)
 
 
-def locked(output: np.ndarray, blurred: np.ndarray, sigma: float = LOCK_SIGMA) -> np.ndarray:
-    """The output with its low-pass replaced by the input's (only detail finer than ~σ kept)."""
-    return np.clip(output - lowpass(output, sigma) + lowpass(blurred, sigma), 0.0, 1.0)
-
-
 def oracle_scores(blurred: np.ndarray, sharp: np.ndarray, patch: int, taps: int) -> list[float]:
     """[input, tone, tone locked, zero-phase, zero-phase locked, free, free locked] PSNR in dB."""
     scores = [psnr(blurred, sharp)]
     for block_taps, zero_phase in ((1, False), (taps, True), (taps, False)):
         output = oracle_filter(blurred, sharp, patch, block_taps, zero_phase)
-        scores += [psnr(output, sharp), psnr(locked(output, blurred), sharp)]
+        scores += [psnr(output, sharp), psnr(locked(output, blurred, LOCK_SIGMA), sharp)]
     return scores
 
 
