@@ -175,6 +175,20 @@ def load_state_checked(model: nn.Module, state_dict: dict[str, torch.Tensor], so
     model.load_state_dict(state_dict, strict=True)
 
 
+# Parts of FDIKP that a file written before them lacks, and which start from their own
+# initialisation (zero gates, the guidance's zero slope): see FDIKPConfig's later fields.
+EXTENSION_PREFIXES = ("blur_guidance.", "carry_gate", "deconvolution_gate")
+
+
+def load_state_extending(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "weights") -> list[str]:
+    """Like load_state_checked, but tensors of the extension parts may be missing from the file:
+    they keep the model's own values. Returns the keys that kept them."""
+    kept = sorted(k for k in set(model.state_dict()) - set(state_dict) if k.startswith(EXTENSION_PREFIXES))
+    merged = {**{k: model.state_dict()[k] for k in kept}, **state_dict}
+    load_state_checked(model, merged, source)
+    return kept
+
+
 @dataclass
 class LoadedModel:
     """A model ready for inference, and where its weights came from."""

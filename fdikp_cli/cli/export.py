@@ -16,7 +16,7 @@ def export_command(
         ..., "--output", "-o", metavar="FILE", help="Weights file to write (.safetensors).", show_default=False
     ),
     which: str = typer.Option(
-        "auto", "--which", metavar="WHICH", help="auto (swa, else best, else last) | swa | best | last."
+        "auto", "--which", metavar="WHICH", help="auto (swa, else ema, else best, else last) | swa | ema | best | last."
     ),
     fp16: bool = typer.Option(False, "--fp16", help="Store the tensors in float16 (half the file)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace FILE if it exists."),

@@ -7,7 +7,7 @@ sees is thus a function of (seed, stage, step) alone, and resuming at step s onl
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -16,6 +16,7 @@ from fdikp_cli.data.datasets import SampleError, TrainCrops
 from fdikp_cli.errors import DatasetError
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (B, 3, crop, crop) blurred, sharp
+T = TypeVar("T")
 
 
 class StepBatchSampler(Sampler[list[int]]):
@@ -78,3 +79,14 @@ def checked(batch: Batch | SampleError) -> Batch:
     if isinstance(batch, SampleError):
         raise DatasetError(f"training data: {batch.message}")
     return batch
+
+
+def grouped(batches: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive groups of `size` items (the micro-batches of one optimizer step); a short
+    last group is dropped, since the sampler always yields whole steps."""
+    group: list[T] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []

@@ -12,6 +12,7 @@ from fdikp_cli.errors import ConfigError
 KernelPredictor = Literal["frequency", "spatial"]
 CoefficientModule = Literal["dsrm", "sram"]
 DdmVariant = Literal["sequential", "spatial", "frequency", "parallel"]
+DilationSource = Literal["photo", "defocus_map"]
 
 ALLOWED_KERNEL_SIZES = (3, 5, 7, 9, 11, 15)
 
@@ -45,6 +46,17 @@ class FDIKPConfig:
     # Add the stage input to the stage output (ours, not the paper's): see docs/architecture.md.
     global_residual: bool = True
     num_stages: int = 3
+    # The fields below default to the form of the weights shipped before them (a file without
+    # a key loads as before); docs/architecture.md says what each changes and why.
+    # Amplitude spectra normalised to an S x S image (None: raw fft2, grows with the image).
+    spectrum_reference_size: int | None = None
+    # What PAC's dilation map sees: the photo (paper) or also the calibrated defocus map.
+    dilation_source: DilationSource = "photo"
+    # Each stage adds gate * (upsampled correction of the stage before); gate learnt, starts at 0.
+    stage_carry: bool = False
+    # The stage output adds gate * (mean deconvolution of x_s - x_s): a path that must pass
+    # through the kernels and PAC; gate learnt, starts at 0.
+    deconvolution_skip: bool = False
 
     def __post_init__(self) -> None:
         if self.kernel_size not in ALLOWED_KERNEL_SIZES:
@@ -57,6 +69,12 @@ class FDIKPConfig:
             raise ConfigError(f"ddm must be sequential|spatial|frequency|parallel, got {self.ddm!r}")
         if self.num_stages < 1:
             raise ConfigError("num_stages must be at least 1")
+        if self.dilation_source not in ("photo", "defocus_map"):
+            raise ConfigError(f"dilation_source must be 'photo' or 'defocus_map', got {self.dilation_source!r}")
+        if self.dilation_source == "defocus_map" and not self.pac:
+            raise ConfigError("dilation_source 'defocus_map' needs pac = true")
+        if self.spectrum_reference_size is not None and self.spectrum_reference_size < 1:
+            raise ConfigError("spectrum_reference_size must be a positive number of px or null")
         if self.pac_max_dilation < 1.0:
             raise ConfigError("pac_max_dilation must be >= 1")
         if len(self.widths) < 2 or any(w <= 0 or w % self.attention_heads for w in self.widths):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fdikp_cli.model.apu import HiddenState, upsample_state
+from fdikp_cli.model.blur_guidance import BlurGuidance
 from fdikp_cli.model.config import FDIKPConfig
 from fdikp_cli.model.dsrm import CoefficientModule
 from fdikp_cli.model.fikp import FIKP
@@ -22,6 +23,7 @@ class StageMaps:
     kernels_previous: torch.Tensor  # (B, N, K, K) ... from the upsampled previous output
     dilation_input: torch.Tensor | None  # (B, 1, h, w) PAC dilation map of x_s
     coefficients: torch.Tensor  # (B, 6N, h, w) coefficient maps C_s
+    radius: torch.Tensor | None = None  # (B, 1, h, w) guidance blur radius in stage px
 
 
 @dataclass
@@ -62,6 +64,10 @@ class FDIKP(nn.Module):
         # The coefficient module sees the stage input and the upsampled previous output.
         self.coefficients = CoefficientModule(self.config, in_channels=6)
         self.to_image = nn.Conv2d(self.config.feature_channels, 3, 3, padding=1)
+        self.blur_guidance = BlurGuidance() if self.config.dilation_source == "defocus_map" else None
+        # Scalar gates of the two extra paths; zero: the model starts as it was without them.
+        self.carry_gate = nn.Parameter(torch.zeros(())) if self.config.stage_carry else None
+        self.deconvolution_gate = nn.Parameter(torch.zeros(())) if self.config.deconvolution_skip else None
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.forward_with_maps(x, keep_maps=False).images
@@ -73,7 +79,9 @@ class FDIKP(nn.Module):
         stages = self.config.num_stages
         padded, (h, w) = pad_to_multiple(x, self.config.size_multiple)
         previous: torch.Tensor | None = None
+        correction: torch.Tensor | None = None  # y_{s-1} - x_{s-1}
         state: HiddenState | None = None
+        radius = self.blur_guidance.radius_map(padded) if self.blur_guidance is not None else None
         result = FDIKPOutput(images=[])
         for s in range(stages):
             factor = 2 ** (stages - 1 - s)
@@ -83,14 +91,25 @@ class FDIKP(nn.Module):
             else:
                 previous_up = F.interpolate(previous, scale_factor=2.0, mode="bilinear", align_corners=False)
                 state = upsample_state(state)  # type: ignore[arg-type]
-            from_input = self.fikp(x_s)
+            stage_radius, dilation_logit = None, None
+            if self.blur_guidance is not None and radius is not None:
+                stage_radius = self.blur_guidance.stage_radius(radius, factor, tuple(x_s.shape[-2:]))
+                dilation_logit = self.blur_guidance.logit_term(stage_radius)  # (B, 1, Hp/f, Wp/f)
+            from_input = self.fikp(x_s, dilation_logit)
             # At the first stage the "previous output" is x_s itself: reuse, don't recompute.
-            from_previous = from_input if previous is None else self.fikp(previous_up)
+            from_previous = from_input if previous is None else self.fikp(previous_up, dilation_logit)
             features = torch.cat([from_input.features, from_previous.features], dim=1)  # (B, 6N, ., .)
             coefficients, state = self.coefficients(torch.cat([x_s, previous_up], dim=1), state)
             y_s = self.to_image(features * coefficients)  # (B, 3, Hp/f, Wp/f)
             if self.config.global_residual:
                 y_s = y_s + x_s
+            if self.deconvolution_gate is not None:
+                deconvolved = from_input.features.unflatten(1, (-1, 3)).mean(dim=1)  # (B, 3, .): mean over kernels
+                y_s = y_s + self.deconvolution_gate * (deconvolved - x_s)
+            if self.carry_gate is not None and correction is not None:
+                y_s = y_s + self.carry_gate * F.interpolate(correction, scale_factor=2.0, mode="bilinear",
+                                                            align_corners=False)
+            correction = y_s - x_s
             previous = y_s
             oh, ow = _ceil_div(h, factor), _ceil_div(w, factor)
             result.images.append(y_s[..., :oh, :ow])
@@ -102,6 +121,7 @@ class FDIKP(nn.Module):
                         kernels_previous=from_previous.kernels,
                         dilation_input=None if dil is None else dil[..., :oh, :ow],
                         coefficients=coefficients[..., :oh, :ow],
+                        radius=None if stage_radius is None else stage_radius[..., :oh, :ow],
                     )
                 )
         return result

@@ -28,18 +28,22 @@ class FIKP(nn.Module):
     def __init__(self, config: FDIKPConfig) -> None:
         super().__init__()
         n, k = config.kernels, config.kernel_size
-        predictor = FrequencyKernelPredictor if config.kernel_predictor == "frequency" else SpatialKernelPredictor
-        self.kernel_predictor = predictor(config.predictor_channels, config.predictor_pool, n, k)
+        if config.kernel_predictor == "frequency":
+            self.kernel_predictor = FrequencyKernelPredictor(config.predictor_channels, config.predictor_pool, n, k,
+                                                             config.spectrum_reference_size)
+        else:
+            self.kernel_predictor = SpatialKernelPredictor(config.predictor_channels, config.predictor_pool, n, k)
         self.dilation = DilationMap(config.pac_max_dilation) if config.pac else None
         self.refine = nn.Conv2d(3 * n, 3 * n, 3, padding=1)
         # Zero-initialised residual refinement: at start the features are the deconvolutions.
         nn.init.zeros_(self.refine.weight)
         nn.init.zeros_(self.refine.bias)
 
-    def forward(self, x: torch.Tensor) -> FikpOutput:
+    def forward(self, x: torch.Tensor, dilation_logit: torch.Tensor | None = None) -> FikpOutput:
+        """dilation_logit (B, 1, H, W): an outside term added to the dilation map's logit."""
         kernels = self.kernel_predictor(x).to(x.dtype)  # (B, N, K, K)
         if self.dilation is not None:
-            dilation = self.dilation(x)  # (B, 1, H, W)
+            dilation = self.dilation(x, dilation_logit)  # (B, 1, H, W)
             features = position_adaptive_conv(x, kernels, dilation)
         else:
             dilation = None

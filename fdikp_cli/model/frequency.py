@@ -12,14 +12,22 @@ def fft2_float32(x: torch.Tensor) -> torch.Tensor:
         return torch.fft.fft2(x.float())
 
 
-def amplitude_phase(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def amplitude_phase(x: torch.Tensor, reference_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Centred log-amplitude and phase spectra of an image batch.
 
     Shape: x (B, C, H, W) -> A, P each (B, C, H, W), float32, DC at the centre.
     log(1 + |X|) keeps the dynamic range of natural spectra within what convolutions handle.
+    An unnormalised FFT's amplitude grows with the image (|X| ~ sqrt(HW) for texture, HW at DC),
+    so a predictor trained on 256² crops sees other numbers on a whole photo. With
+    `reference_size` S the amplitude is the orthonormal one times S, i.e. what an S x S image of
+    the same content gives unnormalised: size-free, and equal to the raw form at S x S.
     """
     spectrum = torch.fft.fftshift(fft2_float32(x), dim=(-2, -1))
-    return torch.log1p(spectrum.abs()), torch.angle(spectrum)
+    magnitude = spectrum.abs()
+    if reference_size is not None:
+        h, w = x.shape[-2:]
+        magnitude = magnitude * (reference_size / (h * w) ** 0.5)
+    return torch.log1p(magnitude), torch.angle(spectrum)
 
 
 def kernel_from_spectrum(amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:

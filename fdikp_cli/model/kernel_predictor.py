@@ -76,15 +76,17 @@ class FrequencyKernelPredictor(nn.Module):
     Shape: (B, 3, H, W) -> kernels (B, N, K, K), one set shared by R, G, B.
     """
 
-    def __init__(self, channels: int, pool: int, kernels: int, kernel_size: int) -> None:
+    def __init__(self, channels: int, pool: int, kernels: int, kernel_size: int,
+                 spectrum_reference_size: int | None = None) -> None:
         super().__init__()
         self.kernel_size = kernel_size
+        self.spectrum_reference_size = spectrum_reference_size
         self.amplitude_predictor = Predictor(3, channels, pool, kernels, kernel_size)
         self.phase_predictor = Predictor(3, channels, pool, kernels, kernel_size)
         self.attention = AmplitudeAttention(channels, kernels, kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        amplitude, phase = amplitude_phase(x)  # (B, 3, H, W) each
+        amplitude, phase = amplitude_phase(x, self.spectrum_reference_size)  # (B, 3, H, W) each
         k_amplitude = log_softmax_grid(self.amplitude_predictor(amplitude)).exp()  # (B, N, K, K)
         log_k_phase = log_softmax_grid(self.phase_predictor(phase)) + self.attention(amplitude)
         uniform = 4.0 * math.log(self.kernel_size)  # -log of (1/K^2)^2

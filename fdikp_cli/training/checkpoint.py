@@ -59,6 +59,10 @@ class RunPaths:
         return self.root / "swa.safetensors"
 
     @property
+    def ema(self) -> Path:
+        return self.root / "ema.safetensors"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 

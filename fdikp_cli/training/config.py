@@ -114,6 +114,9 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    # lr multiplier of the extension's scalar gates and guidance slope/offset: Adam moves a
+    # parameter by ~lr per step whatever its gradient, and a gate has to travel ~0.1-1.
+    gate_lr_scale: float = 1.0
 
 
 @dataclass
@@ -127,6 +130,13 @@ class StageConfig:
     gamma: float = 0.5
     swa: bool = False
     swa_every: int | None = None  # steps between SWA updates (None: once per epoch)
+    # "step": lr *= gamma at the milestones; "cosine": linear warm-up over warmup_steps, then a
+    # half cosine from lr down to min_lr at the stage's end (milestones and gamma unused).
+    schedule: str = "step"
+    warmup_steps: int = 0
+    min_lr: float = 1e-6
+    # Micro-batches of batch_size whose gradients are summed into one optimizer step.
+    accumulate: int = 1
 
 
 @dataclass
@@ -142,6 +152,9 @@ class RunConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     init_weights: str | None = None  # start from this weights file
+    # Exponential moving average of the weights, updated every optimizer step and written as
+    # ema.safetensors at every checkpoint (0: off). 0.999 averages over ~1,000 steps.
+    ema_decay: float = 0.0
     # Validation metric that picks best.safetensors: psnr, or detail_psnr (PSNR with the output's
     # low-pass locked to the input's: counts restored detail, not tone changes).
     select_on: str = "psnr"
@@ -278,8 +291,21 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"{where}.steps must be at least 1")
         if not stage.lr > 0:
             raise ConfigError(f"{where}.lr must be positive")
+        if stage.schedule not in ("step", "cosine"):
+            raise ConfigError(f"{where}.schedule must be step or cosine, got {stage.schedule!r}")
+        if stage.warmup_steps < 0 or stage.accumulate < 1:
+            raise ConfigError(f"{where}: warmup_steps must be >= 0 and accumulate >= 1")
+        if not 0 <= stage.min_lr <= stage.lr:
+            raise ConfigError(f"{where}.min_lr must be between 0 and lr")
         if any(not 0 < m < 1 for m in stage.milestones):
             raise ConfigError(f"{where}.milestones are fractions of the stage, strictly between 0 and 1")
+    if not config.optim.gate_lr_scale > 0:
+        raise ConfigError("optim.gate_lr_scale must be positive")
+    if not 0 <= config.run.ema_decay < 1:
+        raise ConfigError("run.ema_decay must be in [0, 1) (0: no weight EMA)")
+    if (config.adversarial.weight > 0 or config.infocus.weight > 0) and any(s.accumulate > 1 for s in config.stages):
+        raise ConfigError("accumulate > 1 is not supported with the adversarial or in-focus terms "
+                          "(their extra updates run once per micro-batch)")
     if config.run.select_on not in SELECT_METRICS:
         raise ConfigError(f"run.select_on must be one of {', '.join(SELECT_METRICS)}, got {config.run.select_on!r}")
     if config.run.amp not in AMP_MODES:

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import torch
 from fdikp_cli.training.checkpoint import RunPaths, latest_checkpoint, read_json
 
-Which = Literal["auto", "swa", "best", "last"]
-WHICH: tuple[str, ...] = ("auto", "swa", "best", "last")
+Which = Literal["auto", "swa", "ema", "best", "last"]
+WHICH: tuple[str, ...] = ("auto", "swa", "ema", "best", "last")
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,14 @@ def run_model_file(run_dir: Path, which: str = "auto") -> tuple[str, Path]:
     if not paths.root.is_dir():
         raise WeightsError(f"run folder not found: {paths.root}")
     last = latest_checkpoint(paths)
-    candidates = {"swa": paths.swa, "best": paths.best, "last": last[0] if last else None}
-    order = ["swa", "best", "last"] if which == "auto" else [which]
+    candidates = {"swa": paths.swa, "ema": paths.ema, "best": paths.best, "last": last[0] if last else None}
+    order = ["swa", "ema", "best", "last"] if which == "auto" else [which]
     for kind in order:
         path = candidates[kind]
         if path is not None and path.is_file():
             return kind, path
     raise WeightsError(f"{paths.root} has no {'model' if which == 'auto' else which + ' model'} to export "
-                       "(no swa.safetensors, best.safetensors or checkpoint)")
+                       "(no swa.safetensors, ema.safetensors, best.safetensors or checkpoint)")
 
 
 def export_run(run_dir: Path, output: Path, which: str = "auto", overwrite: bool = False,

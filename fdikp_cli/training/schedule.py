@@ -25,6 +25,16 @@ class StagePlan:
     def end_step(self) -> int:
         return self.first_step + self.steps
 
+    def lr_factor(self, local_step: int) -> float:
+        """Cosine schedule: the lr of the stage's optimizer step `local_step` (0-based) over its base lr."""
+        stage = self.config
+        if local_step < stage.warmup_steps:
+            return (local_step + 1) / (stage.warmup_steps + 1)
+        span = max(1, self.steps - stage.warmup_steps - 1)
+        progress = min(1.0, (local_step - stage.warmup_steps) / span)
+        floor = stage.min_lr / stage.lr
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
     def lr_milestones(self) -> list[int]:
         """Steps into the stage where the lr is multiplied by gamma (at least step 1, no repeats)."""
         return sorted({max(1, round(f * self.steps)) for f in self.config.milestones})
@@ -48,3 +58,15 @@ def plan_at(plans: list[StagePlan], step: int) -> StagePlan:
         if step < plan.end_step:
             return plan
     return plans[-1]
+
+
+def describe_plan(plan: StagePlan) -> str:
+    """One line of the run's start-up description: length, crop, batch, lr schedule."""
+    stage = plan.config
+    batch = f"{stage.batch_size}" + (f" x {stage.accumulate} accumulated" if stage.accumulate > 1 else "")
+    if stage.schedule == "cosine":
+        lr = f"lr {stage.lr:g}, warm-up {stage.warmup_steps}, cosine to {stage.min_lr:g}"
+    else:
+        lr = f"lr {stage.lr:g}" + (f" x{stage.gamma:g} at {', '.join(f'{m:g}' for m in stage.milestones)}"
+                                  if stage.milestones else "")
+    return f"{plan.steps} steps at {stage.crop}px x {batch} ({lr})"

@@ -41,12 +41,14 @@ from fdikp_cli.training.checkpoint import (
 from fdikp_cli.training.config import TrainConfig, stage_steps, to_toml
 from fdikp_cli.training.distributed import barrier, init_distributed, shutdown
 from fdikp_cli.training.hooks import StepContext, build_step_hooks
+from fdikp_cli.training.model_extension import parameter_groups
 from fdikp_cli.training.progress import ProgressReporter, format_duration
 from fdikp_cli.training.resume_check import change_record, check_resume_config
 from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, StepWindow, hardware_description
-from fdikp_cli.training.schedule import StagePlan, build_stage_plans, plan_at
+from fdikp_cli.training.schedule import StagePlan, build_stage_plans, describe_plan, plan_at
 from fdikp_cli.training.tensorboard_log import TensorBoardLog
 from fdikp_cli.training.validation import evaluate_model
+from fdikp_cli.training.weight_average import ema_or_none
 
 
 @dataclass
@@ -109,10 +111,11 @@ class Trainer:
         self._build_loss()
         # Extra training parts (the adversarial critic): built before a checkpoint is loaded.
         self.hooks = build_step_hooks(config, self.model, self.device, self.dist.world_size)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(params, lr=config.stages[0].lr, betas=config.optim.betas,
+        self.optimizer = torch.optim.Adam(parameter_groups(self.model, config.optim.gate_lr_scale),
+                                          lr=config.stages[0].lr, betas=config.optim.betas,
                                           weight_decay=config.optim.weight_decay)
-        self.scheduler: torch.optim.lr_scheduler.MultiStepLR | None = None
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self.ema = ema_or_none(self.model, config.run.ema_decay)
         self.swa: torch.optim.swa_utils.AveragedModel | None = None
         self.step = 0
         self.scheduler_stage = -1
@@ -143,7 +146,8 @@ class Trainer:
 
     def _build_model(self) -> None:
         from fdikp_cli.model import FDIKP, FDIKPConfig
-        from fdikp_cli.weights import load_state_checked, read_weights
+        from fdikp_cli.training.model_extension import extended_config, load_guidance_estimator
+        from fdikp_cli.weights import load_state_extending, read_weights
 
         self.init_info: dict[str, Any] = {}
         source = self.resume_from[0] if self.resume_from else self.config.run.init_weights
@@ -151,11 +155,11 @@ class Trainer:
             weights = read_weights(source)
             model_config = weights.config
             if self.config.model and not self.resume_from:
-                wanted = FDIKPConfig.from_dict({**model_config.to_dict(), **self.config.model})
-                if wanted != model_config:
-                    raise ConfigError(f"--model-config differs from the configuration stored in {source}")
+                model_config = extended_config(model_config, self.config.model, str(source))
             model = FDIKP(model_config)
-            load_state_checked(model, weights.state_dict, source=str(source))
+            kept = load_state_extending(model, weights.state_dict, source=str(source))
+            if any(k.startswith("blur_guidance.estimator.") for k in kept):
+                load_guidance_estimator(model)
             if not self.resume_from:
                 self.init_info = {"init_weights": str(Path(source).resolve()), "init_sha256": weights.sha256}
         else:
@@ -222,15 +226,18 @@ class Trainer:
     def _enter_stage(self, plan: StagePlan) -> None:
         """Fresh learning-rate schedule (and SWA model) at the start of a stage."""
         for group in self.optimizer.param_groups:
-            group["lr"] = plan.config.lr
-            group["initial_lr"] = plan.config.lr
+            group["lr"] = plan.config.lr * group["lr_scale"]
+            group["initial_lr"] = group["lr"]
         self._make_scheduler(plan)
         self.scheduler_stage = plan.index
         self.swa = self._make_swa() if plan.config.swa else None
 
     def _make_scheduler(self, plan: StagePlan) -> None:
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, plan.lr_milestones(),
-                                                              gamma=plan.config.gamma)
+        if plan.config.schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, plan.lr_factor)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, plan.lr_milestones(),
+                                                                  gamma=plan.config.gamma)
 
     def _make_swa(self) -> torch.optim.swa_utils.AveragedModel:
         return torch.optim.swa_utils.AveragedModel(self.model)
@@ -242,6 +249,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else {},
             "swa": self.swa.state_dict() if self.swa is not None else {},
+            "ema": self.ema.state_dict() if self.ema is not None else {},
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
             "rng_cpu": torch.get_rng_state(),
             "best": dict(self.best),
@@ -269,11 +277,14 @@ class Trainer:
                 self.scheduler.load_state_dict(state["scheduler"])  # type: ignore[union-attr]
                 # The state dict carries the milestones of the run that saved it; the plan's win,
                 # so a resume that changed the stage length (--allow-config-change) moves them.
-                self.scheduler.milestones = Counter(plan.lr_milestones())  # type: ignore[union-attr]
+                if isinstance(self.scheduler, torch.optim.lr_scheduler.MultiStepLR):
+                    self.scheduler.milestones = Counter(plan.lr_milestones())
             self.scheduler_stage = int(state["scheduler_stage"])
             if plan.config.swa and state["swa"]:
                 self.swa = self._make_swa()
                 self.swa.load_state_dict(state["swa"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
         saved_hooks = state.get("hooks", {})
         for hook in self.hooks:
             if hook.name in saved_hooks:
@@ -355,6 +366,8 @@ class Trainer:
     def save(self) -> None:
         if self.dist.is_main:
             save_checkpoint(self.paths, self.step, self.model, self.state_dict(), self.provenance("last"))
+            if self.ema is not None:
+                self.ema.save(self.paths.ema, self.model_config, self.provenance("ema"))
             write_json_atomic(self.paths.info, self.run_info())
         barrier(self.dist)
 
@@ -373,6 +386,11 @@ class Trainer:
                                 **metrics})
             self.tensorboard.validation(self.step, metrics)
             self.tensorboard.preview_images(self.model, self.device, self.step)
+            if self.ema is not None:
+                ema_metrics = evaluate_model(self.ema.module, self.val_set, self.device, self.lpips)
+                self.val_log.write({"step": self.step, "stage": plan.index + 1, "model": "ema", **ema_metrics})
+                self.reporter.message(f"validation step {self.step}, EMA: PSNR {ema_metrics['psnr']:.3f} dB "
+                                      f"SSIM {ema_metrics['ssim']:.4f}")
             key = self.config.run.select_on
             improved = metrics[key] > self.best.get(key, -math.inf)
             if improved:
@@ -412,7 +430,8 @@ class Trainer:
         barrier(self.dist)
         return self.paths.swa
 
-    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], plan: StagePlan) -> dict[str, float]:
+    def _backward(self, batch: tuple[torch.Tensor, torch.Tensor], share: float) -> dict[str, float]:
+        """Forward and backward of one micro-batch, its loss scaled by `share` of the step."""
         blurred, sharp = (t.to(self.device, non_blocking=True) for t in batch)
         autocast = (torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None
                     else contextlib.nullcontext())
@@ -427,12 +446,19 @@ class Trainer:
             if term is not None:
                 total = total + term
             extra.update(stats)
+        self.scaler.scale(total * share).backward()
+        return {"loss": float(total.detach()), "mse": terms.mse, "lpips": terms.lpips, "fft": terms.fft,
+                "charbonnier": terms.charbonnier, **extra}
+
+    def train_step(self, batches: list[tuple[torch.Tensor, torch.Tensor]], plan: StagePlan) -> dict[str, float]:
+        """One optimizer step over one or more micro-batches (gradient accumulation)."""
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
+        parts = [self._backward(batch, 1.0 / len(batches)) for batch in batches]
+        stats = {key: sum(p[key] for p in parts) / len(parts) for key in parts[0]}
         self.scaler.unscale_(self.optimizer)
         clip = self.config.optim.grad_clip if self.config.optim.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-        loss = float(total.detach())
+        loss = stats["loss"]
         # Gradients are all-reduced, so a non-finite norm is seen by every rank alike.
         if not math.isfinite(loss) or (not math.isfinite(grad_norm) and not self.scaler.is_enabled()):
             last = latest_checkpoint(self.paths)
@@ -449,12 +475,13 @@ class Trainer:
         local = self.step - plan.first_step
         if self.swa is not None and (local % plan.swa_every == 0 or self.step == plan.end_step):
             self.swa.update_parameters(self.model)
-        return {"loss": loss, "mse": terms.mse, "lpips": terms.lpips, "fft": terms.fft,
-                "charbonnier": terms.charbonnier, "grad_norm": grad_norm,
-                "lr": lr, **extra}
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return {**stats, "grad_norm": grad_norm, "lr": lr}
 
     def run(self) -> TrainResult:
         from fdikp_cli.data import TrainCrops, build_train_loader, checked
+        from fdikp_cli.data.loader import grouped
 
         run = self.config.run
         resumed = self.resume_from is not None
@@ -492,12 +519,13 @@ class Trainer:
                 dataset = TrainCrops(self.stage_sources[plan.index], [s.weight for s in self.specs],
                                      plan.config.crop, run.seed, plan.index)
                 end = min(plan.end_step, stop_at)
-                loader = build_train_loader(dataset, plan.config.batch_size, self.step - plan.first_step,
-                                            end - plan.first_step, self.config.data.workers, self.dist.rank,
+                micro = plan.config.accumulate  # micro-batches per optimizer step
+                loader = build_train_loader(dataset, plan.config.batch_size, (self.step - plan.first_step) * micro,
+                                            (end - plan.first_step) * micro, self.config.data.workers, self.dist.rank,
                                             self.dist.world_size, pin_memory=self.device.type == "cuda")
-                images_per_step = plan.config.batch_size * self.dist.world_size
-                for batch in loader:
-                    stats = self.train_step(checked(batch), plan)
+                images_per_step = plan.config.batch_size * micro * self.dist.world_size
+                for batches in grouped(loader, micro):
+                    stats = self.train_step([checked(batch) for batch in batches], plan)
                     window.add(stats)
                     logged = None  # (mean loss, steps) of the row written now: what plain log lines show
                     if self.step % run.log_every == 0 or self.step == end:
@@ -541,7 +569,7 @@ class Trainer:
         return result
 
     def step_epoch(self, plan: StagePlan) -> float:
-        images = plan.config.batch_size * self.dist.world_size * (self.step - plan.first_step)
+        images = plan.config.batch_size * plan.config.accumulate * self.dist.world_size * (self.step - plan.first_step)
         return images / max(self.epoch_size, 1)
 
     def _describe(self, stop_at: int) -> None:
@@ -551,7 +579,7 @@ class Trainer:
             data += " (weights " + ", ".join(f"{w / sum(weights):.2f}" for w in weights) + ")"
         val = f"{len(self.val_set)} images" + (f", centre {self.config.data.val_crop}px" if self.config.data.val_crop
                                                else ", whole") if self.val_set else "none"
-        stages = ", ".join(f"{p.steps} steps at {p.config.crop}px x {p.config.batch_size}" for p in self.plans)
+        stages = ", ".join(describe_plan(p) for p in self.plans)
         self.say(f"data: {data}; epoch = {self.epoch_size} images; validation: {val}")
         self.say(f"schedule: {stages} (total {self.total_steps}); device {hardware_description(self.dist)}"
                  + (f", {str(self.amp).replace('torch.', '')}" if self.amp else "") + f"; run folder {self.paths.root}")
