@@ -185,6 +185,9 @@ def bench_tiling(threads: int, images: int, configs: list[tuple[int | str, int]]
                 # None: one tile, identical to the whole-image result
                 "tiled_vs_whole_db": None if tiled.tiles == 1 else round(_psnr(tiled.image, whole), 2),
                 "max_abs_diff": round(float((tiled.image - whole).abs().max()), 4),
+                # How far tiling moves the output, as a share of what the model changes at all
+                # (issue 24's measure; target <= 0.15).
+                "tiled_change_ratio": round(float((tiled.image - whole).abs().mean() / (whole - blurry).abs().mean()), 3),
                 "tiled_vs_gt_db": round(vs_gt, 3), "gt_delta_db": round(vs_gt - whole_vs_gt, 4),
             })  # fmt: skip
         rows.append(row)
