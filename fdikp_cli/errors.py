@@ -17,6 +17,17 @@ class ImageWriteError(FdikpError):
     """An output image cannot be written."""
 
 
+class OutputWriteError(FdikpError):
+    """An output cannot be written where it was asked: its folder is read-only or is not a
+    folder, a folder stands where the file goes, the disk is full."""
+
+
+class DeviceError(FdikpError):
+    """The asked device or precision is not there on this machine (no CUDA, fewer GPUs, no
+    MPS, no bfloat16): a failure of the machine, not of the command line (exit 1, as for a
+    file that cannot be read), though the same option elsewhere would run."""
+
+
 class OutputExistsError(FdikpError):
     """An output file exists and replacing it was not asked for (--overwrite)."""
 

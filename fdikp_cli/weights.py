@@ -16,14 +16,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from fdikp_cli.errors import ConfigError, WeightsError
-from fdikp_cli.file_mode import apply_umask
+from fdikp_cli.errors import ConfigError, OutputExistsError, OutputWriteError, WeightsError
+from fdikp_cli.file_mode import apply_umask, check_writable_folder, replaced_atomically
 from fdikp_cli.hashing import sha256_file
 from fdikp_cli.model import FDIKP, FDIKPConfig
 
 FORMAT_NAME = "fdikp-weights"
 FORMAT_VERSION = "1"
 DEFAULT_WEIGHTS_NAME = "fdikp_default.safetensors"
+WEIGHTS_SUFFIX = ".safetensors"  # the only format written: a .pt name would promise a pickle
 
 
 def default_weights_path() -> Path:
@@ -77,13 +78,36 @@ def resolve_model_weights(model: str | None, weights: str | Path | None) -> Path
 
 def write_safetensors_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     """Write a safetensors file under a temporary name and rename it: a crash never leaves half a
-    file; the file gets the mode the umask gives new files (safetensors itself writes 0600)."""
+    file, a failure no temporary file; the file gets the mode the umask gives new files
+    (safetensors itself writes 0600). OutputWriteError when it cannot be written."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    apply_umask(tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+            apply_umask(tmp)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except SafetensorError as exc:  # safetensors' own I/O errors (disk full, read-only...)
+        raise OutputWriteError(f"cannot write {path}: {exc}") from None
+    return path
+
+
+def check_weights_output(path: str | Path, overwrite: bool = False) -> Path:
+    """The path a weights file is to be written to, checked before any work (as `fdikp deblur`
+    checks its outputs): a folder in its place or one that cannot be written in is an
+    OutputWriteError, an existing file without `overwrite` an OutputExistsError, and a name
+    that is not .safetensors a ConfigError (the file would not be what its name says)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise OutputWriteError(f"{path} is a folder: give a file name, e.g. {path / ('model' + WEIGHTS_SUFFIX)}")
+    if path.suffix.lower() != WEIGHTS_SUFFIX:
+        raise ConfigError(f"{path}: weights are written as safetensors: give a name ending in {WEIGHTS_SUFFIX}")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists (use --overwrite to replace it)")
+    check_writable_folder(path.parent)
     return path
 
 
@@ -106,7 +130,6 @@ def save_weights(
     if config is None:
         raise WeightsError("save_weights needs the model configuration")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     if storage_dtype is not None:
         tensors = {k: v.to(storage_dtype) if v.is_floating_point() else v for k, v in tensors.items()}

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from fdikp_cli.errors import OutputExistsError, WeightsError
+from fdikp_cli.errors import WeightsError
 from fdikp_cli.model.config import FDIKPConfig
 from fdikp_cli.weights import WeightsFile, read_weights, save_weights
 
@@ -65,13 +65,12 @@ def interpolate_weights(a: str | Path | WeightsFile, b: str | Path | WeightsFile
 
 def write_interpolated(a: str | Path, b: str | Path, alpha: float, output: str | Path, *,
                        storage_dtype: torch.dtype | None = None, overwrite: bool = False) -> Path:
-    """Blend two weights files and write the result (provenance names both and alpha)."""
+    """Blend two weights files and write the result (provenance names both and alpha); the
+    output is checked before the inputs are read (check_weights_output)."""
     from fdikp_cli.model import FDIKP
-    from fdikp_cli.weights import load_state_checked
+    from fdikp_cli.weights import check_weights_output, load_state_checked
 
-    output = Path(output)
-    if output.exists() and not overwrite:
-        raise OutputExistsError(f"{output} exists (use --overwrite to replace it)")
+    output = check_weights_output(output, overwrite)
     config, state, provenance = interpolate_weights(a, b, alpha)
     model = FDIKP(config)
     load_state_checked(model, state, source="interpolated weights")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fdikp_cli.errors import ConfigError
+from fdikp_cli.errors import ConfigError, DeviceError
 from fdikp_cli.inference.device import (
     BYTES_PER_PIXEL,
     CPU_RAM_SHARE,
@@ -32,7 +32,8 @@ def test_cpu_and_auto_devices() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
 def test_cuda_without_cuda_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match="CUDA is not available"):
+    # DeviceError, not ConfigError: the machine lacks it (exit 1), the command line is fine.
+    with pytest.raises(DeviceError, match="CUDA is not available"):
         resolve_device("cuda:1")
 
 

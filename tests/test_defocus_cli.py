@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from fdikp_cli.cli.app import app
 from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
 from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
-from fdikp_cli.defocus.maps import estimate_radius_map, read_radius_png
+from fdikp_cli.defocus.maps import MIN_LEGEND_WIDTH, estimate_radius_map, read_radius_png
 from fdikp_cli.defocus.weights import load_defocus_weights, save_defocus_weights
 
 RNG = np.random.default_rng(5)
@@ -79,7 +79,8 @@ def test_writes_a_16_bit_map_in_the_documented_unit_and_a_bad_file_does_not_stop
     assert float(expected.std()) > 0.01  # the comparison is not trivially about a constant
     assert done["median_px"] == pytest.approx(float(np.median(expected)), abs=1e-3)
     colour = np.asarray(Image.open(tmp_path / "out" / "a_radius_colour.png"))
-    assert colour.shape[1] == photo.shape[1] and colour.shape[0] > photo.shape[0]  # the scale bar below
+    # the scale bar below; a photo narrower than its labels is padded on the right
+    assert colour.shape[1] == max(photo.shape[1], MIN_LEGEND_WIDTH) and colour.shape[0] > photo.shape[0]
 
     again = _run(str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(weights))
     assert again.exit_code == 1 and "--overwrite" in again.output  # refused before any work

@@ -14,12 +14,13 @@ from fdikp_cli.synth import make_demo_scene
 from fdikp_cli.synth.writer import RADIUS_PNG_SCALE
 
 
-def _make_photos(folder: Path) -> None:
+def _make_photos(folder: Path, broken: bool = True) -> None:
     folder.mkdir()
     for seed in range(2):
         scene = make_demo_scene((48, 64), seed=seed)
         cv2.imwrite(str(folder / f"photo{seed}.png"), (scene[..., ::-1] * 255).round().astype(np.uint8))
-    (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
+    if broken:
+        (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
 
 
 def test_synth_writes_pairs_and_skips_bad_images(tmp_path: Path) -> None:
@@ -28,7 +29,7 @@ def test_synth_writes_pairs_and_skips_bad_images(tmp_path: Path) -> None:
     options = ["--count", "3", "--seed", "4", "--max-radius", "5", "--crop", "32"]
     arguments = ["synth", str(sharp_dir), str(out_dir), *options]
     result = CliRunner(env={"COLUMNS": "400"}).invoke(app, arguments)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the pairs are made, but a photo was skipped
     output = " ".join(result.output.split())  # rich wraps long paths at the terminal width
     assert "broken.jpg" in output and "skipped" in output
 
@@ -48,7 +49,7 @@ def test_synth_writes_pairs_and_skips_bad_images(tmp_path: Path) -> None:
 
 def test_synth_is_reproducible_with_a_seed(tmp_path: Path) -> None:
     sharp_dir = tmp_path / "sharp"
-    _make_photos(sharp_dir)
+    _make_photos(sharp_dir, broken=False)
     runner = CliRunner()
     for out in ("a", "b"):
         result = runner.invoke(app, ["synth", str(sharp_dir), str(tmp_path / out), "--count", "2", "--seed", "1"])
@@ -73,7 +74,7 @@ def test_synth_refuses_a_folder_without_readable_images(tmp_path: Path) -> None:
 def test_synth_refuses_an_output_folder_that_already_holds_pairs(tmp_path: Path) -> None:
     """A second run used to rewrite pairs 0..N-1 and leave the first run's later pairs beside them."""
     sharp_dir, out_dir = tmp_path / "sharp", tmp_path / "out"
-    _make_photos(sharp_dir)
+    _make_photos(sharp_dir, broken=False)
     runner = CliRunner(env={"COLUMNS": "400"})
     assert runner.invoke(app, ["synth", str(sharp_dir), str(out_dir), "--count", "3", "--crop", "16"]).exit_code == 0
     result = runner.invoke(app, ["synth", str(sharp_dir), str(out_dir), "--count", "2", "--crop", "16"])

@@ -37,32 +37,38 @@ def defocus_map_command(
     """Where each photo is out of focus, and by how much: blur radius in px per pixel.
 
     Writes NAME_radius.png (16-bit, radius in px = value / 100; the unit is also in the PNG's
-    text chunks) and NAME_radius_colour.png (colour, scale bar in px). Prints per photo the
-    share in focus (r <= 1 px at the working scale), the median and 90th-percentile radius.
+    text chunks) and NAME_radius_colour.png (colour from 0 to just above the largest radius, the
+    range on its scale bar). Prints per photo the share in focus (r <= 1 px at the working
+    scale), the median and 90th-percentile radius, and a note for a photo too small to judge.
     """
+    from fdikp_cli.cli.deblur import _ConsoleReporter, _continue_hint
     from fdikp_cli.cli.errors import EXIT_FAILED, cli_errors, err_console
 
-    with cli_errors():
+    reporter: _ConsoleReporter | None = None
+
+    def hint() -> str | None:  # after Ctrl-C: how many photos are done, how to continue
+        return _continue_hint(reporter, overwrite) if reporter is not None else None
+
+    with cli_errors(on_interrupt=hint):
         from fdikp_cli.defocus.files import MapOptions, MapResult, run_defocus_map
 
         options = MapOptions(output=output, overlay=overlay, overwrite=overwrite, skip_existing=skip_existing,
                              recursive=recursive, work_side=work_side)
 
-        from fdikp_cli.cli.deblur import _ConsoleReporter
-
         class MapReporter(_ConsoleReporter):
             """deblur's progress bars (files, time remaining) and failure lines; a summary line per
-            photo on stdout (none with --json, which prints everything at the end)."""
+            photo on stdout (none with --json, which prints everything at the end, or -q)."""
 
             def file_finished(self, result: object) -> None:
                 if isinstance(result, MapResult) and result.summary is not None:
                     self.progress.update(self.task, visible=False)
-                    if not as_json:  # on a terminal rich shows it above the bars
+                    if not (as_json or quiet):  # on a terminal rich shows it above the bars
                         typer.echo(f"{result.source}: {result.summary.line()} -> {result.output}")
                     return
                 super().file_finished(result)  # type: ignore[arg-type]
 
-        with MapReporter(err_console, quiet or as_json, "") as reporter:
+        reporter = MapReporter(err_console, quiet or as_json, "")
+        with reporter:
             batch = run_defocus_map(inputs, options, weights=weights, reporter=reporter)
         if as_json:
             document = {

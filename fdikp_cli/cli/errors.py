@@ -1,7 +1,8 @@
 """Turn library exceptions into one-line messages and exit codes.
 
 Exit codes, the same in every command:
-    1    work failed (a file could not be read or written, training diverged, ...)
+    1    work failed (a file could not be read or written, training diverged, ...), or this
+         machine cannot serve an option (DeviceError: --device cuda without CUDA)
     2    usage error: an option value or combination the command cannot use (ConfigError),
          exactly as for the values Click's own parser rejects (--quality 0)
     130  interrupted (Ctrl-C)

@@ -8,13 +8,16 @@ Two modes:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, TypeVar
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 import typer
 
 from fdikp_cli.cli.deblur import _OVERLAP, _TONE_LOCK
 from fdikp_cli.cli.errors import cli_errors, err_console
 from fdikp_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fdikp_cli.evaluation import EvaluationReport
 
 T = TypeVar("T")
 
@@ -26,6 +29,55 @@ def _renamed(old_name: str, old_value: T | None, name: str, value: T, default: T
     if value != default:
         raise ConfigError(f"{old_name} is the old name of {name}: give one of them")
     return old_value
+
+
+def _check_destinations(json_path: Path | None, csv_path: Path | None, save_outputs: Path | None) -> None:
+    """Refuse a report file or output folder that cannot be written before anything is loaded
+    or scored (an OutputWriteError: exit 1, as for any file that cannot be written)."""
+    from fdikp_cli.evaluation.report import check_file_writable, check_folder_writable
+
+    for option, path in (("--json", json_path), ("--csv", csv_path)):
+        if path is not None:
+            check_file_writable(path, option)
+    if save_outputs is not None:
+        check_folder_writable(save_outputs, "--save-outputs")
+
+
+def _show_report(report: "EvaluationReport", no_lpips: bool) -> None:
+    """The tables on stdout; notes, warnings and the pairs not scored on stderr."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from fdikp_cli.evaluation.report import image_table, summary_table
+
+    console = Console()
+    console.print(image_table(report))
+    console.print(summary_table(report))
+    console.print(f"[bold]protocol {report.protocol}[/], {report.bit_depth}-bit: {report.protocol_description}", highlight=False)
+    if report.tiling is not None:
+        mode = "whole images" if report.tiling["whole_image"] else f"tiles of {report.tiling['tile']} px"
+        run = f", {report.model_run['device']}, {report.model_run['precision']}" if report.model_run else ""
+        console.print(
+            escape(f"model: {report.weights['path'] if report.weights else '?'} ({mode}{run})"),
+            highlight=False,
+            soft_wrap=True,
+        )
+    if report.lpips_missing and not no_lpips:
+        err_console.print(f"[yellow]LPIPS not computed:[/] {escape(report.lpips_missing)}", highlight=False)
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if report.unscored:
+        total = len(report.images) + len(report.unscored)
+        err_console.print(f"[red]not scored:[/] {len(report.unscored)} of {total} pairs", highlight=False)
+        for item in report.unscored:
+            err_console.print(escape(f"  {item.name}: {item.reason}"), highlight=False, soft_wrap=True)
+
+
+def _partial_note(report: "EvaluationReport", written: list[Path]) -> str:
+    """What Ctrl-C kept: said after "interrupted: "."""
+    finished = len(report.images) + len(report.unscored)
+    where = f"; partial report in {', '.join(map(str, written))}" if written else ""
+    return f"{finished} of {report.pairs_total} pairs finished, {len(report.images)} scored{where}"
 
 
 def evaluate_command(
@@ -111,15 +163,16 @@ def evaluate_command(
     scores beside them when the inputs are known.
 
     Pairs that cannot be scored (sizes differ, unreadable files) are listed with the reason; the
-    others are scored and reported, and the exit status is 1.
+    others are scored and reported, and the exit status is 1. Where the report and outputs go is
+    checked before anything is scored. Ctrl-C prints and writes the report of the pairs finished
+    so far (marked partial) and exits 130.
     """
-    with cli_errors():
-        from rich.console import Console
-        from rich.markup import escape
+    note: list[str] = []  # what Ctrl-C kept, once the partial report is written
+
+    with cli_errors(on_interrupt=lambda: note[0] if note else None):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from fdikp_cli.evaluation import EvaluationOptions, evaluate_dataset, evaluate_folders
-        from fdikp_cli.evaluation.report import image_table, summary_table
+        from fdikp_cli.evaluation import EvaluationInterrupted, EvaluationOptions, evaluate_dataset, evaluate_folders
 
         tile_overlap = _renamed("--overlap", old_overlap, "--tile-overlap", tile_overlap, _OVERLAP)
         lpips_dir = _renamed("--lpips-weights", old_lpips_weights, "--lpips-dir", lpips_dir, None)
@@ -137,6 +190,7 @@ def evaluate_command(
         weights = resolve_model_weights(model, weights)
         if lpips_net not in ("alex", "squeeze", "both"):
             raise ConfigError(f"--lpips-net must be alex, squeeze or both, got {lpips_net!r}")
+        _check_destinations(json_path, csv_path, save_outputs if not folder_mode else None)
         labels = {name: path for name, path in (("indoor", labels_indoor), ("outdoor", labels_outdoor)) if path}
         options = EvaluationOptions(
             protocol=protocol,
@@ -150,6 +204,7 @@ def evaluate_command(
             labels=labels,
             tone_lock=tone_lock or None,
         )
+        interrupted: EvaluationInterrupted | None = None
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
             TimeRemainingColumn(), console=err_console, transient=True,
@@ -160,46 +215,40 @@ def evaluate_command(
             def progress(done: int, total: int, name: str) -> None:
                 bar.update(task, completed=done, total=total, description=name)
 
-            if folder_mode:
-                report = evaluate_folders(
-                    pred_dir, target, source_dir=source, pair_by=pair_by, options=options, progress=progress  # type: ignore[arg-type]
-                )
-            else:
-                report = evaluate_dataset(
-                    dataset,  # type: ignore[arg-type]
-                    data_root,  # type: ignore[arg-type]
-                    weights,
-                    tile=tile,
-                    overlap=tile_overlap,
-                    save_outputs=save_outputs,
-                    options=options,
-                    progress=progress,
-                )
+            try:
+                if folder_mode:
+                    report = evaluate_folders(
+                        pred_dir, target, source_dir=source, pair_by=pair_by, options=options, progress=progress  # type: ignore[arg-type]
+                    )
+                else:
+                    report = evaluate_dataset(
+                        dataset,  # type: ignore[arg-type]
+                        data_root,  # type: ignore[arg-type]
+                        weights,
+                        tile=tile,
+                        overlap=tile_overlap,
+                        save_outputs=save_outputs,
+                        options=options,
+                        progress=progress,
+                    )
+            except EvaluationInterrupted as stop:  # keep what was scored, as a batch keeps its files
+                interrupted, report = stop, stop.report
 
-        console = Console()
-        console.print(image_table(report))
-        console.print(summary_table(report))
-        console.print(f"[bold]protocol {report.protocol}[/], {report.bit_depth}-bit: {report.protocol_description}", highlight=False)
-        if report.tiling is not None:
-            mode = "whole images" if report.tiling["whole_image"] else f"tiles of {report.tiling['tile']} px"
-            run = f", {report.model_run['device']}, {report.model_run['precision']}" if report.model_run else ""
-            console.print(
-                escape(f"model: {report.weights['path'] if report.weights else '?'} ({mode}{run})"),
-                highlight=False,
-                soft_wrap=True,
-            )
-        if report.lpips_missing and not no_lpips:
-            err_console.print(f"[yellow]LPIPS not computed:[/] {escape(report.lpips_missing)}", highlight=False)
-        for warning in report.warnings:
-            err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-        if report.unscored:
-            total = len(report.images) + len(report.unscored)
-            err_console.print(f"[red]not scored:[/] {len(report.unscored)} of {total} pairs", highlight=False)
-            for item in report.unscored:
-                err_console.print(escape(f"  {item.name}: {item.reason}"), highlight=False, soft_wrap=True)
+        _show_report(report, no_lpips)
+        if tile and report.tiling is not None:  # restore() rounds --tile and caps --tile-overlap: say so
+            from rich.markup import escape
+
+            from fdikp_cli.inference.restore import tiling_notes
+
+            for text in tiling_notes(tile, tile_overlap, report.tiling["tile"]):
+                err_console.print(escape(f"note: {text}"), highlight=False, soft_wrap=True)
+        written = [path for path in (json_path, csv_path) if path is not None]
         if json_path is not None:
             report.write_json(json_path)
         if csv_path is not None:
             report.write_csv(csv_path)
+        if interrupted is not None:
+            note.append(_partial_note(report, written))
+            raise interrupted  # cli_errors: "interrupted: <note>", exit status 130
     if report.unscored:
         raise typer.Exit(1)

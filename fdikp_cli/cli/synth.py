@@ -34,7 +34,8 @@ def synth_command(
     """Write COUNT synthetic (defocused, sharp) pairs, with the CoC radius map of each.
 
     Radius maps are 16-bit PNGs: radius in px = value / 1000.
-    Unreadable images are reported and skipped.
+    Unreadable images (or over the pixel limit, as in deblur) are reported and skipped; the
+    pairs are made from the others, and the exit status is 1.
     """
     from rich.progress import (
         BarColumn,
@@ -47,10 +48,12 @@ def synth_command(
     from rich.markup import escape
 
     from fdikp_cli.cli.errors import cli_errors, err_console
+    from fdikp_cli.file_mode import check_writable_folder
     from fdikp_cli.synth import SynthConfig
     from fdikp_cli.synth.writer import write_synth_folder
 
     with cli_errors():
+        check_writable_folder(out_dir)  # before any photo is read or any folder made
         config = SynthConfig(max_radius=max_radius)
         columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err_console, transient=False) as progress:
@@ -63,9 +66,11 @@ def synth_command(
                 crop=crop,
                 config=config,
                 on_skip=lambda path, reason: progress.console.print(
-                    f"[yellow]skipped[/] {escape(f'{path}: {reason}')}", highlight=False
+                    f"[yellow]skipped[/] {escape(f'{path}: {reason}')}", highlight=False, soft_wrap=True
                 ),
                 on_pair=lambda done, total: progress.update(task, completed=done),
             )
         skipped = f", skipped {len(report.skipped)} unreadable image(s)" if report.skipped else ""
         typer.echo(f"wrote {report.written} pairs to {report.out_dir}{skipped}")
+    if report.skipped:
+        raise typer.Exit(1)  # a photo that was asked for and not used is a failure (README: exit status)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 from rich.markup import escape
 
 from fdikp_cli.cli.errors import cli_errors, err_console
+
+if TYPE_CHECKING:
+    from fdikp_cli.training.config import TrainConfig
 
 # Defaults repeated here so that `--help` needs no torch import (fdikp_cli.training imports it);
 # tests/test_cli_help.py checks they equal RunConfig's and the presets'.
@@ -57,6 +60,31 @@ def _check_dataset_spec(spec: str) -> None:
         parse_dataset_spec(spec)
     except DatasetError as exc:
         raise ConfigError(f"--dataset: {exc}") from None
+
+
+def _has_validation(config: "TrainConfig") -> bool:
+    """Whether the run will validate: --val-root, or a dpdd / lfdof data root with its own
+    validation split (the trainer's rule, asked without loading an image)."""
+    from fdikp_cli.data import build_validation, parse_dataset_spec
+    from fdikp_cli.data.datasets import SHARP_PHOTO_KINDS
+
+    data = config.data
+    if data.val_root:
+        return True
+    kind = next((s.kind for s in parse_dataset_spec(data.dataset) if s.kind not in SHARP_PHOTO_KINDS), "pairs")
+    root = Path(data.data_root).expanduser() if data.data_root else None
+    return build_validation(kind, None, root, None) is not None
+
+
+def _note_unused_validation_options(config: "TrainConfig", given: dict[str, Any]) -> None:
+    """A note when validation options were given to a run that has nothing to validate on: the
+    run would otherwise accept them and say only "validation: none". Not refused: a huge
+    --val-every is how scripts ask for no validation."""
+    named = [name for name, value in given.items() if value is not None]
+    if named and not _has_validation(config):
+        err_console.print(escape(f"note: {', '.join(named)} ignored: this run has no validation set (the "
+                                 f"{config.data.dataset} data has no validation split of its own; give --val-root DIR)"),
+                          highlight=False, soft_wrap=True)
 
 
 def train_command(
@@ -173,6 +201,7 @@ def train_command(
     tensorboard package is installed.
     """
     with cli_errors():
+        from fdikp_cli.file_mode import check_writable_folder
         from fdikp_cli.training.config import StageOptions, load_model_overrides, resolve
         from fdikp_cli.training.trainer import resumed_config_file, train
 
@@ -195,4 +224,7 @@ def train_command(
         config = resolve(preset, base, overrides, list(assignments),
                          StageOptions(crop=crop, batch_size=batch_size, lr=lr, steps=stage_steps))
         _check_dataset_spec(config.data.dataset)
+        check_writable_folder(Path(config.run.out).expanduser())  # before any data is read
+        _note_unused_validation_options(config, {"--val-every": val_every, "--val-crop": val_crop,
+                                                 "--val-max-images": val_max_images})
         train(config, resume=resume, console=err_console, allow_config_change=allow_config_change)

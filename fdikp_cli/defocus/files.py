@@ -14,29 +14,24 @@ reported and the batch going on, atomic writes, no overwrite without `overwrite`
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from fdikp_cli.defocus.maps import (
     DEFAULT_WORK_SIDE,
     MapSummary,
-    colour_map,
-    colour_scale_max,
-    encode_radius_png,
     estimate_radius_map,
-    overlay,
+    photo_as_float,
     summarize,
-    with_scale_bar,
     work_scale,
+    write_map_pictures,
 )
 from fdikp_cli.defocus.weights import DefocusWeights
 from fdikp_cli.errors import ConfigError
-from fdikp_cli.imageio import atomic_write, read_image, write_image
-from fdikp_cli.imageio.formats import PNG
+from fdikp_cli.imageio import read_image
 from fdikp_cli.inference.batch import (
     DONE,
     FAILED,
@@ -77,6 +72,7 @@ class MapOptions:
 class PlannedMap:
     source: InputFile
     outputs: tuple[Path, ...]  # radius, colour[, overlay]
+    replace_leftovers: bool = False  # pictures of an interrupted run, redone under skip_existing
 
 
 @dataclass
@@ -137,6 +133,10 @@ def check_map_outputs(plans: Sequence[PlannedMap], options: MapOptions) -> list[
         if existing and not options.overwrite:
             if options.skip_existing and plan.outputs[0].exists():
                 checked.append(FileResult(source, plan.outputs[0], SKIPPED, "output exists"))
+            elif options.skip_existing:
+                # Pictures without their map: the map is written last, so an interrupted run
+                # left them; continuing means finishing this photo.
+                checked.append(dataclasses.replace(plan, replace_leftovers=True))
             else:
                 checked.append(FileResult(source, plan.outputs[0], FAILED,
                                           f"{existing[0]} exists (use --overwrite or --skip-existing)"))
@@ -151,31 +151,6 @@ def check_map_outputs(plans: Sequence[PlannedMap], options: MapOptions) -> list[
     return checked
 
 
-def photo_as_float(pixels: np.ndarray) -> np.ndarray:
-    """Decoded pixels (H, W, C) uint8/uint16, C in {1, 3} -> RGB float32 (H, W, 3) in [0, 1]."""
-    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
-    rgb = pixels.astype(np.float32) / scale
-    return np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
-
-
-def write_map_pictures(radius: np.ndarray, scale: float, radius_path: Path, colour_path: Path,
-                       photo: np.ndarray | None = None, overlay_path: Path | None = None,
-                       overwrite: bool = False) -> list[Path]:
-    """The 16-bit map, its colour picture with scale bar and optionally the overlay; returns the
-    paths written. Shape: radius (H, W) px; photo (H, W, 3) float in [0, 1]."""
-    png = encode_radius_png(radius, scale)
-    atomic_write(radius_path, lambda stream: stream.write(png), overwrite=overwrite)
-    vmax = colour_scale_max(scale)
-    colours = colour_map(radius, vmax)
-    write_image(colour_path, with_scale_bar(colours, vmax), fmt=PNG, overwrite=overwrite)
-    written = [radius_path, colour_path]
-    if overlay_path is not None and photo is not None:
-        photo8 = np.clip(photo * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        write_image(overlay_path, with_scale_bar(overlay(photo8, colours), vmax), fmt=PNG, overwrite=overwrite)
-        written.append(overlay_path)
-    return written
-
-
 def map_file(estimator: DefocusWeights, plan: PlannedMap, options: MapOptions) -> MapResult:
     """Read one photo (upright), estimate, write its pictures. Raises FdikpError on failure."""
     started = time.perf_counter()
@@ -187,7 +162,7 @@ def map_file(estimator: DefocusWeights, plan: PlannedMap, options: MapOptions) -
     scale = work_scale(height, width, options.work_side)
     overlay_path = plan.outputs[2] if len(plan.outputs) > 2 else None
     written = write_map_pictures(radius, scale, plan.outputs[0], plan.outputs[1], photo, overlay_path,
-                                 options.overwrite)
+                                 options.overwrite or plan.replace_leftovers)
     return MapResult(source, plan.outputs[0], DONE, seconds=time.perf_counter() - started,
                      megapixels=height * width / 1e6, notes=list(decoded.notes), extra_outputs=written[1:],
                      summary=summarize(radius, scale), width=width, height=height)

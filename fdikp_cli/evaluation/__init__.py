@@ -3,12 +3,13 @@
 from fdikp_cli.evaluation.pairing import DATASETS, EvalPair, pair_folders, resolve_dataset
 from fdikp_cli.evaluation.protocol_io import PROTOCOLS, Protocol, get_protocol, read_image
 from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores
-from fdikp_cli.evaluation.runner import EvaluationOptions, evaluate_dataset, evaluate_folders
+from fdikp_cli.evaluation.runner import EvaluationInterrupted, EvaluationOptions, evaluate_dataset, evaluate_folders
 
 __all__ = [
     "DATASETS",
     "PROTOCOLS",
     "EvalPair",
+    "EvaluationInterrupted",
     "EvaluationOptions",
     "EvaluationReport",
     "ImageResult",

@@ -7,6 +7,7 @@ outputs clamped to [0, 1] and kept float; SSIM as scikit-image's defaults.
 before scoring; SSIM as the original MATLAB code (11×11 Gaussian, σ 1.5, population covariance).
 PSNR (peak 1 on [0, 1] data = peak 255 on 8-bit data), MAE and LPIPS are the same in both.
 `bit_depth=16` reads 16-bit files at full precision (/65535; 8-bit files are exact either way).
+Files are read as `deblur` reads them (fdikp_cli.imageio): upright, within its pixel limit.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from fdikp_cli.data.images import read_native
 from fdikp_cli.errors import ConfigError, ImageWriteError
+from fdikp_cli.imageio.read import DEFAULT_MAX_PIXELS, read_rgb_pixels
+from fdikp_cli.imageio.write import atomic_write
 from fdikp_cli.metrics.ssim import SSIM_DPDD, SSIM_WANG, SsimConfig
 
 ProtocolName = Literal["dpdd", "wang"]
@@ -74,9 +76,13 @@ def to_protocol_array(image: np.ndarray, bit_depth: int) -> np.ndarray:
     return image.astype(np.float64) / scale
 
 
-def read_image(path: Path, bit_depth: int = 8) -> torch.Tensor:
-    """An image file as (1, 3, H, W) float64 in [0, 1], read per the protocol's bit depth."""
-    array = to_protocol_array(read_native(Path(path)), check_bit_depth(bit_depth))
+def read_image(path: Path, bit_depth: int = 8, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """An image file as (1, 3, H, W) float64 in [0, 1], read per the protocol's bit depth.
+
+    Read as `deblur` reads it (fdikp_cli.imageio): upright by its EXIF orientation, so that an
+    output scores against its own input, and refused from its header above `max_pixels`
+    (a decompression bomb would otherwise grow to 24 bytes a pixel here)."""
+    array = to_protocol_array(read_rgb_pixels(Path(path), max_pixels=max_pixels), check_bit_depth(bit_depth))
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
 
 
@@ -94,11 +100,8 @@ def write_png(path: Path, image: torch.Tensor, bit_depth: int = 8) -> Path:
     dtype = np.uint16 if bit_depth == 16 else np.uint8
     pixels = np.round(array * float(2**bit_depth - 1)).astype(dtype)
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ok = cv2.imwrite(str(path), np.ascontiguousarray(pixels[:, :, ::-1]))  # OpenCV writes BGR
-    except (OSError, cv2.error) as exc:
-        raise ImageWriteError(f"cannot write {path}: {exc}") from None
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[:, :, ::-1]))  # OpenCV writes BGR
     if not ok:
-        raise ImageWriteError(f"cannot write {path}")
-    return path
+        raise ImageWriteError(f"cannot encode {path} as PNG")
+    # Through a temporary file: Ctrl-C (which keeps a partial report) leaves no half-written PNG.
+    return atomic_write(path, lambda stream: stream.write(encoded.tobytes()), overwrite=True)

@@ -11,11 +11,13 @@ JSON shape:
      "groups": {"indoor": {"images": [...], "mean": {...}, "baseline": {...}, "gain": {...}}, ...},
      "count": N, "unscored": [{"name", "reason"}, ...], "lpips": {"directory", "origin"} | null,
      "lpips_missing": str | null, "weights": {...} | null,
-     "model_run": {"device", "precision", "tone_lock"} | null, "layout": str | null, "warnings": [...]}
+     "model_run": {"device", "precision", "tone_lock"} | null, "layout": str | null, "warnings": [...],
+     "partial": bool}
 "lpips" is null when LPIPS was not computed, "baseline" and "gain" keys are absent when the
 blurry inputs are unknown, and a non-finite value (the PSNR of identical images) is written as
 null. "unscored" lists the pairs that could not be scored (sizes differ, unreadable...), each
-with its reason; the means are over the scored images. The CSV has one row per image, then
+with its reason; the means are over the scored images. "partial" is true when the run was
+interrupted (Ctrl-C): the report covers the pairs finished before. The CSV has one row per image, then
 "mean", "baseline" and "gain" rows (and "mean:GROUP", "gain:GROUP").
 """
 
@@ -25,12 +27,13 @@ import csv
 import datetime
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from fdikp_cli import __version__
-from fdikp_cli.errors import FdikpError
+from fdikp_cli.errors import FdikpError, OutputWriteError
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -110,6 +113,8 @@ class EvaluationReport:
     model_run: dict[str, str] | None = None  # set when the model ran: {"device": "cpu", "precision": "bf16"}
     layout: str | None = None  # how the dataset folder was read
     warnings: list[str] = field(default_factory=list)
+    pairs_total: int | None = None  # pairs there were to evaluate (scored, unscored, or not reached)
+    partial: bool = False  # interrupted: only the pairs finished before Ctrl-C are in it
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -187,6 +192,7 @@ class EvaluationReport:
             model_run=self.model_run,
             layout=self.layout,
             warnings=self.warnings,
+            partial=self.partial,
         )
         return data
 
@@ -232,6 +238,30 @@ class EvaluationReport:
         return path
 
 
+def check_folder_writable(folder: Path, option: str) -> None:
+    """OutputWriteError when no file can be written in `folder` (made on demand). Asked before
+    any scoring: a report or output that cannot be written must not cost the run first."""
+    from fdikp_cli.inference.output_check import folder_problem
+
+    problem = folder_problem(Path(folder))
+    if problem is not None:
+        raise OutputWriteError(f"{option} {folder}: {problem}")
+
+
+def check_file_writable(path: Path, option: str) -> None:
+    """OutputWriteError when the report file `path` cannot be written (see check_folder_writable)."""
+    from fdikp_cli.inference.output_check import folder_problem
+
+    path = Path(path)
+    if path.is_dir():
+        raise OutputWriteError(f"{option} {path}: is a folder; give a file name")
+    problem = folder_problem(path.parent)
+    if problem is None and path.exists() and not os.access(path, os.W_OK):
+        problem = "the file exists and cannot be replaced (permission denied)"
+    if problem is not None:
+        raise OutputWriteError(f"{option} {path}: {problem}")
+
+
 def _write_text(path: Path, text: str) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,7 +287,10 @@ def image_table(report: EvaluationReport) -> Table:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{len(report.images)} images, protocol {report.protocol}, {report.bit_depth}-bit", show_lines=False)
+    scored = f"{len(report.images)} images"
+    if report.partial:
+        scored = f"partial (interrupted): {len(report.images)} of {report.pairs_total} pairs scored"
+    table = Table(title=f"{scored}, protocol {report.protocol}, {report.bit_depth}-bit", show_lines=False)
     table.add_column("image", overflow="fold")
     for metric in report.metrics:
         table.add_column(metric.upper() + (" (input)" if report.has_baseline else ""), justify="right")
@@ -277,7 +310,7 @@ def summary_table(report: EvaluationReport) -> Table:
     """Means: the output, the blurry input, and the gain, overall and per label group."""
     from rich.table import Table
 
-    table = Table(title="mean")
+    table = Table(title="mean (partial: the pairs scored before Ctrl-C)" if report.partial else "mean")
     table.add_column("set")
     table.add_column("images", justify="right")
     table.add_column("")

@@ -4,6 +4,8 @@ Both paths score one image at a time (full-resolution images differ in size; the
 functions themselves are batched). PSNR / SSIM / MAE are computed in float64, LPIPS in float32.
 A pair that cannot be scored (sizes differ, unreadable file, too small...) does not stop the
 run: it is listed in the report's `unscored` with its reason, and the others are scored.
+Ctrl-C stops the run with EvaluationInterrupted, which carries the report of the pairs done so
+far (marked partial), so that minutes of scoring are not lost.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import nn
 from fdikp_cli.errors import ConfigError, DatasetError, FdikpError, LpipsWeightsMissing
 from fdikp_cli.evaluation.pairing import DatasetName, EvalPair, PairBy, pair_folders, resolve_dataset
 from fdikp_cli.evaluation.protocol_io import Protocol, check_bit_depth, get_protocol, quantize, read_image, write_png
-from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores, Unscored
+from fdikp_cli.evaluation.report import EvaluationReport, ImageResult, Scores, Unscored, check_folder_writable
 from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
 from fdikp_cli.inference.device import precision_name, resolve_device, resolve_precision, use_fast_memory_format
 from fdikp_cli.metrics import mae, psnr, ssim
@@ -28,6 +30,15 @@ ProgressHook = Callable[[int, int, str], None]
 """Called after each image with (done, total, image name)."""
 Predict = Callable[[EvalPair], "tuple[torch.Tensor, torch.Tensor | None]"]
 """One pair's prediction and blurry source (None when unknown), (1, 3, H, W) in [0, 1]."""
+
+
+class EvaluationInterrupted(KeyboardInterrupt):
+    """Ctrl-C during scoring. Still a KeyboardInterrupt (a caller that does not look for it
+    stops as before), carrying the report of the pairs finished so far (`report.partial`)."""
+
+    def __init__(self, report: EvaluationReport) -> None:
+        super().__init__()
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -172,21 +183,25 @@ def _score_all(
     scorer: Scorer,
     options: EvaluationOptions,
     progress: ProgressHook | None,
-) -> tuple[list[ImageResult], list[Unscored]]:
-    """Score every pair that can be scored; the others come back with their reason."""
-    results: list[ImageResult] = []
-    unscored: list[Unscored] = []
-    for done, pair in enumerate(pairs, start=1):
-        try:
-            pred, source = predict(pair)
-            target = read_image(pair.target, options.bit_depth)
-            baseline = scorer(f"{pair.name} (blurry input)", source, target) if source is not None else None
-            results.append(ImageResult(pair.name, scorer(pair.name, pred, target), baseline))
-        except Exception as exc:  # noqa: BLE001 - one bad pair must not end the evaluation
-            unscored.append(Unscored(pair.name, _one_line(exc, pair.name)))
-        if progress is not None:
-            progress(done, len(pairs), pair.name)
-    return results, unscored
+    report: EvaluationReport,
+) -> None:
+    """Score every pair that can be scored into `report`; the others go to its `unscored` with
+    their reason. Ctrl-C raises EvaluationInterrupted with the pairs finished so far."""
+    report.pairs_total = len(pairs)
+    try:
+        for done, pair in enumerate(pairs, start=1):
+            try:
+                pred, source = predict(pair)
+                target = read_image(pair.target, options.bit_depth)
+                baseline = scorer(f"{pair.name} (blurry input)", source, target) if source is not None else None
+                report.images.append(ImageResult(pair.name, scorer(pair.name, pred, target), baseline))
+            except Exception as exc:  # noqa: BLE001 - one bad pair must not end the evaluation
+                report.unscored.append(Unscored(pair.name, _one_line(exc, pair.name)))
+            if progress is not None:
+                progress(done, len(pairs), pair.name)
+    except KeyboardInterrupt:
+        report.partial = True
+        raise EvaluationInterrupted(report) from None
 
 
 def _prepare(options: EvaluationOptions) -> tuple[torch.device, Scorer, EvaluationReport]:
@@ -219,7 +234,7 @@ def evaluate_folders(
         source = read_image(pair.source, options.bit_depth) if pair.source is not None else None
         return read_image(pair.prediction, options.bit_depth), source
 
-    report.images, report.unscored = _score_all(pairs, predict, scorer, options, progress)
+    _score_all(pairs, predict, scorer, options, progress, report)
     return report
 
 
@@ -238,7 +253,8 @@ def evaluate_dataset(
     """Run the model over the dataset's test split (whole images unless `tile`) and evaluate.
 
     Outputs are scored as floats clamped to [0, 1] (never re-quantised under `dpdd`);
-    `save_outputs` also writes them as PNG at the protocol's bit depth, named after the sources.
+    `save_outputs` also writes them as PNG at the protocol's bit depth, named after the sources
+    (the folder is checked first: an OutputWriteError before the model is even loaded).
     The model runs under autocast in `options.precision` (auto: bf16 on CPUs with native bf16,
     see resolve_precision); its outputs are float32 and the metrics are computed on them as
     float64 / float32 (LPIPS), never in reduced precision.
@@ -247,6 +263,9 @@ def evaluate_dataset(
     from fdikp_cli.weights import load_model
 
     options = options or EvaluationOptions()
+    out_dir = Path(save_outputs) if save_outputs is not None else None
+    if out_dir is not None:
+        check_folder_writable(out_dir, "--save-outputs")
     resolved = resolve_dataset(dataset, data_root)
     device, scorer, report = _prepare(options)
     dtype = resolve_precision(options.precision, device)  # before loading: a bad spec fails fast
@@ -262,7 +281,6 @@ def evaluate_dataset(
         if loaded.weights is not None
         else {"path": None, "sha256": None, "trained": False}
     )
-    out_dir = Path(save_outputs) if save_outputs is not None else None
 
     def predict(pair: EvalPair) -> tuple[torch.Tensor, torch.Tensor | None]:
         assert pair.source is not None
@@ -273,5 +291,5 @@ def evaluate_dataset(
             write_png(out_dir / f"{pair.name}.png", pred, options.bit_depth)
         return pred, source
 
-    report.images, report.unscored = _score_all(resolved.pairs, predict, scorer, options, progress)
+    _score_all(resolved.pairs, predict, scorer, options, progress, report)
     return report

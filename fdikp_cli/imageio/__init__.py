@@ -7,7 +7,7 @@
 
 from fdikp_cli.imageio.formats import FORMATS, SUPPORTED_EXTENSIONS, ImageFormat, format_from_name, format_from_path
 from fdikp_cli.imageio.metadata import ImageMetadata
-from fdikp_cli.imageio.read import DEFAULT_MAX_PIXELS, DecodedImage, apply_orientation, read_image
+from fdikp_cli.imageio.read import DEFAULT_MAX_PIXELS, DecodedImage, apply_orientation, read_image, read_rgb_pixels
 from fdikp_cli.imageio.write import DEFAULT_QUALITY, atomic_write, write_image
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "format_from_name",
     "format_from_path",
     "read_image",
+    "read_rgb_pixels",
     "write_image",
 ]

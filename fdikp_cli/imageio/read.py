@@ -150,6 +150,18 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Dec
     return DecodedImage(pixels, alpha, fmt, metadata, notes)
 
 
+def read_rgb_pixels(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image file as upright RGB pixels (H, W, 3), uint8 or uint16 as stored: read_image
+    (so the same pixel limit and EXIF orientation as `deblur`), grayscale repeated to three
+    channels and alpha left out. For the commands that treat every photo as an opaque RGB
+    picture (`evaluate`, `synth`). Every problem is an ImageReadError naming the file."""
+    try:
+        decoded = read_image(path, max_pixels=max_pixels)
+    except ImageReadError as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
+    return np.repeat(decoded.pixels, 3, axis=2) if decoded.grayscale else decoded.pixels
+
+
 def _read_bytes(path: Path) -> bytes:
     try:
         data = path.read_bytes()

@@ -56,9 +56,11 @@ from fdikp_cli.inference.restore import (
     DEFAULT_OVERLAP,
     TileSpec,
     has_dilation_maps,
+    overlap_note,
     restore_detailed,
     size_multiple,
     tile_side,
+    tiling_notes,
 )
 from fdikp_cli.inference.tone_lock import DEFAULT_TONE_LOCK_SIGMA
 from fdikp_cli.inference.visualize import dilation_colour_map, side_by_side
@@ -318,6 +320,20 @@ def _output_is_file(output: Path) -> bool:
     return not output.is_dir() and output.suffix.lower() in SUPPORTED_EXTENSIONS
 
 
+def check_output_option(output: Path | None, format_name: str | None) -> None:
+    """Usage errors of --output alone, before any file: a name with an extension that is no
+    image format (out.heic used to become a folder of that name; an existing folder stays
+    one), or a file name whose format --format contradicts."""
+    if output is None or output.is_dir() or not output.suffix:
+        return
+    if output.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        known = ", ".join(sorted(SUPPORTED_EXTENSIONS))
+        raise ConfigError(f"--output {output}: {output.suffix!r} is not an image format ({known}); "
+                          "a folder to be made takes a name without an extension")
+    if format_name is not None and format_from_name(format_name) is not format_from_path(output):
+        raise ConfigError(f"--format {format_name} contradicts --output {output.name}")
+
+
 def plan_outputs(inputs: Sequence[InputFile], options: DeblurOptions) -> list[PlannedFile | FileResult]:
     """Decide every output path, in input order: a PlannedFile, or a failed FileResult when
     the output would overwrite an input or another input's output.
@@ -325,13 +341,15 @@ def plan_outputs(inputs: Sequence[InputFile], options: DeblurOptions) -> list[Pl
     Depends only on the names, not on which outputs exist yet, so every torchrun process
     plans the same list while others are writing (`check_outputs` then checks each process'
     own share).
-    Raises ConfigError when `output` names a file but several inputs were given.
+    Raises ConfigError when `output` names a file but several inputs were given, or is no
+    usable name (check_output_option).
     """
     output = options.output
+    forced = format_from_name(options.format) if options.format else None
+    check_output_option(output, options.format)
     to_file = output is not None and _output_is_file(output)
     if to_file and len(inputs) > 1:
         raise ConfigError(f"--output {output} is a file name but {len(inputs)} inputs were given: give a folder")
-    forced = format_from_name(options.format) if options.format else None
     radius_weights = defocus_weights_for(options) if options.save_maps else None
     input_paths = {item.path.resolve() for item in inputs}
     claimed: dict[Path, Path] = {}
@@ -341,9 +359,7 @@ def plan_outputs(inputs: Sequence[InputFile], options: DeblurOptions) -> list[Pl
         try:
             if to_file:
                 assert output is not None
-                fmt = format_from_path(output)
-                if forced is not None and forced is not fmt:
-                    raise ConfigError(f"--format {options.format} contradicts --output {output.name}")
+                fmt = format_from_path(output)  # agrees with --format: check_output_option
                 target = output
             else:
                 fmt = forced or format_from_path(source)
@@ -474,6 +490,9 @@ def deblur_file(
         tone_lock=options.tone_lock,
     )  # fmt: skip
     dilation, tiles = result.dilation, result.tiles
+    if options.tile == "auto" and tiles > 1 and result.tile:  # a fixed tile's notes came once, before the batch
+        note = overlap_note(result.tile, options.overlap)
+        notes += [note] if note else []
     restored = result.image[0]  # (3, H, W) float32 in [0, 1]
     del result  # the float buffer goes as soon as the integer pixels exist
     if channels == 1:
@@ -521,8 +540,7 @@ def _write_radius_map(engine: Engine, pixels: np.ndarray, outputs: tuple[Path, .
     A separate small network (about 1 s/MP on a CPU next to FDIKP's ~11 s/MP), estimated on
     the photo as given: the map says where the input was out of focus and by how much.
     """
-    from fdikp_cli.defocus.files import photo_as_float, write_map_pictures
-    from fdikp_cli.defocus.maps import estimate_radius_map, work_scale
+    from fdikp_cli.defocus.maps import estimate_radius_map, photo_as_float, work_scale, write_map_pictures
     from fdikp_cli.defocus.weights import load_defocus_weights
 
     if engine.defocus is None:
@@ -558,16 +576,13 @@ def plan_batch(specs: Sequence[str | Path], options: DeblurOptions, rank: RankIn
     return BatchPlan([entry for entry in checked if isinstance(entry, PlannedFile)], found, rank)
 
 
-def _tile_message(model: Callable, tile: TileSpec) -> str | None:
-    """What --tile N became, when restore() cannot use N as given."""
+def _tile_messages(model: Callable, options: DeblurOptions) -> list[str]:
+    """What --tile N and --tile-overlap became, when restore() cannot use them as given (for
+    --tile auto, the overlap is checked per photo: deblur_file)."""
+    tile = options.tile
     if not isinstance(tile, int) or isinstance(tile, bool) or not tile:
-        return None
-    used, multiple = tile_side(model, tile), size_multiple(model)
-    if used == tile:
-        return None
-    if used > tile:
-        return f"--tile {tile} is below the model's smallest tile: using {used} px tiles (two {multiple} px steps)"
-    return f"--tile {tile} rounded down to {used} px (tiles are multiples of {multiple} px)"
+        return []
+    return tiling_notes(tile, options.overlap, tile_side(model, tile), size_multiple(model))
 
 
 def run_batch(
@@ -583,8 +598,7 @@ def run_batch(
     if engine is None or not plan.work:
         device = (str(engine.device), precision_name(engine.dtype)) if engine is not None else (None, None)
         return BatchSummary(results, plan.rank, *device)
-    message = _tile_message(engine.model, options.tile)
-    if message:
+    for message in _tile_messages(engine.model, options):
         reporter.message(message)
     for index, planned in enumerate(plan.work):
         source = planned.source.path

@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from fdikp_cli.errors import ConfigError
+from fdikp_cli.errors import ConfigError, DeviceError
 from fdikp_cli.inference.host_memory import available_ram_bytes
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -98,7 +98,8 @@ def _mps_available() -> bool:
 
 
 def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
-    """auto|cpu|cuda|cuda:N|mps -> a device that exists (ConfigError otherwise).
+    """auto|cpu|cuda|cuda:N|mps -> a device that exists: ConfigError (exit 2) for a spec no
+    machine has, DeviceError (exit 1) for one this machine lacks.
 
     auto and plain "cuda" use cuda:local_rank (one GPU per torchrun process). auto never
     picks MPS: FDIKP needs FFT ops that MPS lacks (see `fall_back_if_unusable`).
@@ -112,17 +113,17 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
         return torch.device("cpu")
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {spec}: CUDA is not available (torch {torch.__version__})")
+            raise DeviceError(f"--device {spec}: CUDA is not available (torch {torch.__version__})")
         try:
             device = torch.device(spec) if ":" in spec else torch.device("cuda", local_rank)
         except RuntimeError as exc:
             raise ConfigError(f"--device {spec}: {exc}") from None
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
+            raise DeviceError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
         return device
     if spec == "mps":
         if not _mps_available():
-            raise ConfigError("--device mps: Apple MPS is not available")
+            raise DeviceError("--device mps: Apple MPS is not available")
         return torch.device("mps")
     raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {spec!r}")
 
@@ -188,7 +189,7 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
     if spec not in PRECISIONS:
         raise ConfigError(f"--precision must be auto, fp32, fp16 or bf16, got {spec!r}")
     if spec == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("--precision bf16: this GPU does not support bfloat16 (use fp16)")
+        raise DeviceError("--precision bf16: this GPU does not support bfloat16 (use fp16)")
     return PRECISIONS[spec]
 
 

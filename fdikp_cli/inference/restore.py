@@ -61,6 +61,36 @@ def tile_side(model: object, tile: int | None) -> int | None:
     return max(round_down(tile, multiple), 2 * multiple)
 
 
+def overlap_used(tile: int, overlap: int) -> int:
+    """The overlap restore() uses with `tile`: at most half a tile, so that tiles still step."""
+    return max(0, min(overlap, tile // 2))
+
+
+def overlap_note(tile: int, overlap: int) -> str | None:
+    """What --tile-overlap became with `tile` px tiles, when it could not be used as given."""
+    used = overlap_used(tile, overlap)
+    if used == overlap:
+        return None
+    return f"--tile-overlap {overlap} is more than half the {tile} px tile: using {used} px"
+
+
+def tiling_notes(requested: int | None, overlap: int, used: int | None, multiple: int | None = None) -> list[str]:
+    """What --tile N and --tile-overlap became (`used`: tile_side of N), one note for each
+    that restore() could not use as given; none for whole images. `multiple`: the model's
+    size multiple, named in the notes when known."""
+    if not requested or not used:
+        return []
+    notes = []
+    if used > requested:
+        steps = f" (two {multiple} px steps)" if multiple else ""
+        notes.append(f"--tile {requested} is below the model's smallest tile: using {used} px tiles{steps}")
+    elif used < requested:
+        steps = f" (tiles are multiples of {multiple} px)" if multiple else ""
+        notes.append(f"--tile {requested} rounded down to {used} px{steps}")
+    note = overlap_note(used, overlap)
+    return notes + ([note] if note else [])
+
+
 def _final_image(output: object) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
@@ -126,7 +156,7 @@ def _run(
         if on_tile:
             on_tile(1, 1)
         return y, 1
-    overlap = max(0, min(overlap, tile // 2))
+    overlap = overlap_used(tile, overlap)
     rows, cols = axis_starts(h, tile, overlap, align), axis_starts(w, tile, overlap, align)
     row_weights, col_weights = axis_weights(rows, h, tile, overlap), axis_weights(cols, w, tile, overlap)
     total = len(rows) * len(cols)

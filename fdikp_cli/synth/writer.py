@@ -5,6 +5,9 @@
     OUT_DIR/radius/00000_kodim01.png   circle-of-confusion radius, 16-bit grey PNG:
                                        radius_px = value / RADIUS_PNG_SCALE (1/1000 px steps, max 65.5 px)
     OUT_DIR/synth.json                 the config, seed and scale that made them
+
+Photos are read as `deblur` reads them (fdikp_cli.imageio): upright, and refused from their
+header above its pixel limit (a decompression bomb), so a bad photo is one skipped line.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ import cv2
 import numpy as np
 
 from fdikp_cli.errors import DatasetError, ImageReadError, ImageWriteError
+from fdikp_cli.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_EXTENSIONS, read_rgb_pixels
 from fdikp_cli.synth.config import SynthConfig
 from fdikp_cli.synth.engine import synthesize_pair
 
 RADIUS_PNG_SCALE = 1000.0
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = tuple(sorted(SUPPORTED_EXTENSIONS))  # what read_rgb can read
 
 
 @dataclass
@@ -42,16 +46,12 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """Read an 8- or 16-bit image as RGB float32 in [0, 1]. Shape: -> (H, W, 3)."""
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if data is not None and data.size else None
-    if image is None:
-        raise ImageReadError(f"cannot read {path} as an image")
-    peak = 65535.0 if image.dtype == np.uint16 else 255.0
-    if image.dtype not in (np.uint8, np.uint16):
-        raise ImageReadError(f"{path}: unsupported pixel type {image.dtype}")
-    return (image[..., ::-1].astype(np.float32) / peak).copy()
+def read_rgb(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an 8- or 16-bit image as upright RGB float32 in [0, 1]. Shape: -> (H, W, 3).
+    Raises ImageReadError (unreadable, or more than `max_pixels` by its header)."""
+    pixels = read_rgb_pixels(path, max_pixels=max_pixels)
+    peak = np.float32(65535.0 if pixels.dtype == np.uint16 else 255.0)
+    return pixels.astype(np.float32) / peak
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
@@ -83,7 +83,8 @@ def write_synth_folder(
 
     Pair i uses its own generator seeded by (seed, i), so any pair can be remade alone and the
     folder does not depend on how many pairs came before. Unreadable images are reported
-    through `on_skip` once and left out; `on_pair(done, count)` follows the progress.
+    through `on_skip` once and left out; `on_pair(done, count)` follows the progress. The
+    output folders are made with the first pair: a run that can make none leaves nothing.
     """
     if count < 1:
         raise DatasetError(f"--count must be at least 1, got {count}")
@@ -98,8 +99,6 @@ def write_synth_folder(
     used = [f"{name}/" for name, folder in folders.items() if folder.is_dir() and any(folder.iterdir())]
     if used:
         raise DatasetError(f"{out_dir} already holds pairs ({', '.join(used)} not empty): give an empty or new folder")
-    for folder in folders.values():
-        folder.mkdir(parents=True, exist_ok=True)
 
     report = SynthFolderReport(out_dir=out_dir)
     usable = list(candidates)
@@ -114,16 +113,20 @@ def write_synth_folder(
             try:
                 image = read_rgb(path)
                 if min(image.shape[:2]) < 8:
-                    raise ImageReadError(f"{path} is smaller than 8x8 pixels")
+                    raise ImageReadError("smaller than 8x8 pixels")
             except ImageReadError as exc:
+                reason = str(exc).removeprefix(f"{path}: ")  # the skip line names the file
                 usable.remove(path)
-                report.skipped.append((path, str(exc)))
+                report.skipped.append((path, reason))
                 if on_skip is not None:
-                    on_skip(path, str(exc))
+                    on_skip(path, reason)
                 image = None
         cursor += 1
         pair = synthesize_pair(_random_crop(image, crop, rng), rng, config)
         name = f"{index:05d}_{path.stem}.png"
+        if index == 0:
+            for folder in folders.values():
+                folder.mkdir(parents=True, exist_ok=True)
         _write_png(folders["source"] / name, _to_bgr8(pair.blurred))
         _write_png(folders["target"] / name, _to_bgr8(pair.sharp))
         radius = np.clip(np.round(pair.radius * RADIUS_PNG_SCALE), 0, 65535).astype(np.uint16)

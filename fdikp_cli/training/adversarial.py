@@ -1,6 +1,6 @@
 """Adversarial fine-tuning of FDIKP with the defocus-weighted critic (the perceptual variant).
 
-The trainer composes `AdversarialHook` (a fdikp_cli.training.hooks.StepHook) when
+The trainer composes `AdversarialHook` (a fdikp_cli.training.hook_protocol.StepHook) when
 `adversarial.weight > 0`. At every generator step it
 
   1. reads a defocus map m (B, 1, H, W) of the blurred input from its weight-map source;
@@ -48,7 +48,7 @@ from fdikp_cli.training.defocus_weight_maps import (
     dilation_weight_map,
     shared_estimator_maps,
 )
-from fdikp_cli.training.hooks import StepContext
+from fdikp_cli.training.hook_protocol import StepContext
 
 DEAD_CRITIC = 1e-6  # |mean D(real) - D(fake)| below this: the critic separates nothing
 

@@ -17,7 +17,6 @@ plain containers and is read with torch.load(weights_only=True).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from fdikp_cli.errors import ConfigError, WeightsError
+from fdikp_cli.file_mode import replaced_atomically
 
 KEEP_CHECKPOINTS = 2
 
@@ -76,9 +76,8 @@ class RunPaths:
 
 
 def write_json_atomic(path: Path, values: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -126,9 +125,8 @@ def save_checkpoint(paths: RunPaths, step: int, model: nn.Module, state: dict[st
     paths.checkpoints.mkdir(parents=True, exist_ok=True)
     weights_path, state_path = paths.step_files(step)
     save_weights(model, weights_path, provenance=provenance)
-    tmp = state_path.with_name(state_path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, state_path)
+    with replaced_atomically(state_path) as tmp:
+        torch.save(state, tmp)
     write_json_atomic(paths.latest_pointer, {"step": step})
     _prune(paths, keep=KEEP_CHECKPOINTS)
     return state_path

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fdikp_cli.errors import ConfigError
+from fdikp_cli.errors import ConfigError, DeviceError
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,17 @@ class DistInfo:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """auto -> cuda:LOCAL_RANK when CUDA is available, else cpu."""
+    """auto -> cuda:LOCAL_RANK when CUDA is available, else cpu. ConfigError (exit 2) for a
+    name no machine has, DeviceError (exit 1) for a device this one lacks."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:  # torch's message lists every backend it knows: name ours
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+            raise DeviceError(f"--device {name}: CUDA is not available on this machine")
         if device.index is None:
             device = torch.device(f"cuda:{local_rank}")
     return device

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from fdikp_cli.errors import ConfigError, OutputExistsError, WeightsError
+from fdikp_cli.errors import ConfigError, WeightsError
 
 if TYPE_CHECKING:
     import torch
@@ -51,15 +51,14 @@ def run_model_file(run_dir: Path, which: str = "auto") -> tuple[str, Path]:
 def export_run(run_dir: Path, output: Path, which: str = "auto", overwrite: bool = False,
                storage_dtype: "torch.dtype | None" = None) -> ExportResult:
     """Write RUN_DIR's chosen model to `output` (safetensors, fdikp_cli.weights format); an
-    existing `output` only with overwrite (as `fdikp deblur` treats its outputs).
+    existing `output` only with overwrite (as `fdikp deblur` treats its outputs), checked
+    before the model is read (check_weights_output).
     storage_dtype (e.g. torch.float16): the tensors' storage type (half the file); loading
     always computes in float32."""
     from fdikp_cli.model import FDIKP
-    from fdikp_cli.weights import load_state_checked, read_weights, save_weights
+    from fdikp_cli.weights import check_weights_output, load_state_checked, read_weights, save_weights
 
-    output = Path(output).expanduser()
-    if output.exists() and not overwrite:
-        raise OutputExistsError(f"{output} exists (use --overwrite to replace it)")
+    output = check_weights_output(output, overwrite)
     kind, source = run_model_file(run_dir, which)
     weights = read_weights(source)
     model = FDIKP(weights.config)

@@ -5,47 +5,24 @@ A StepHook sees each step's batch and the generator's outputs, may return an ext
 (a critic and its optimizer), checks the logged rows (and may stop the run), and keeps its
 state in the checkpoint so that a resumed run continues exactly. The trainer composes the
 hooks `build_step_hooks` returns for the configuration; it has no branch per kind of hook.
+The protocol itself is in `hook_protocol.py`, below both this composer and the hooks it builds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+# The protocol lives one room down (hook_protocol), where the hooks import it from; re-exported
+# here for the trainer, which needs both it and the composer.
+from fdikp_cli.training.hook_protocol import StepContext, StepHook
+
 if TYPE_CHECKING:
     from fdikp_cli.training.config import TrainConfig
 
-
-@dataclass
-class StepContext:
-    step: int  # optimizer steps completed before this one (0-based index of this step)
-    blurred: torch.Tensor  # (B, 3, H, W) the model's input
-    sharp: torch.Tensor  # (B, 3, H, W) the target
-    outputs: list[torch.Tensor]  # float32 [y_1/4, y_1/2, y], with the generator's graph
-
-
-class StepHook(Protocol):
-    name: str  # key of its state in the checkpoint
-    log_columns: tuple[str, ...]  # keys of the stats it returns (columns of train_log.csv)
-
-    def extra_loss(self, context: StepContext) -> tuple[torch.Tensor | None, dict[str, float]]:
-        """(term to add to the generator's loss or None, stats with every key of log_columns)."""
-
-    def check_log_row(self, row: dict[str, float], step: int) -> None:
-        """Called with each train_log row (means since the previous row); raises to stop the run."""
-
-    def describe(self) -> str:
-        """One line for the start of a run."""
-
-    def settings(self) -> dict[str, Any]:
-        """Its configuration, for run.json and the provenance of weights files."""
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+__all__ = ["StepContext", "StepHook", "build_step_hooks"]
 
 
 def build_step_hooks(config: "TrainConfig", model: nn.Module, device: torch.device,

@@ -5,7 +5,7 @@ A perceptual fine-tune (LPIPS + the critic) rewards texture everywhere; in areas
 already had in focus there is nothing to restore, and any texture it adds there is invented.
 The critic's defocus weighting only asks for *more* realism where the blur was large; it does
 not ask for less change where there was none. This term does: the trainer composes
-`InFocusFidelityHook` (a fdikp_cli.training.hooks.StepHook) when `infocus.weight > 0`, and at
+`InFocusFidelityHook` (a fdikp_cli.training.hook_protocol.StepHook) when `infocus.weight > 0`, and at
 every step it adds
 
     weight * mean( in_focus * (y - y_hat)^2 ),   in_focus = [r(x) <= radius]   (B, 1, H, W)
@@ -26,7 +26,7 @@ import torch
 
 from fdikp_cli.training.config import InFocusConfig
 from fdikp_cli.training.defocus_weight_maps import EstimatorMaps, WeightMapSource, shared_estimator_maps
-from fdikp_cli.training.hooks import StepContext
+from fdikp_cli.training.hook_protocol import StepContext
 
 
 def in_focus_mask(radius_map: torch.Tensor, radius: float) -> torch.Tensor:
