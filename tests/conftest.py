@@ -42,3 +42,16 @@ def write_blocky_pairs(root: Path, count: int, cells: int = 12, side: int = 48) 
             (root / folder).mkdir(parents=True, exist_ok=True)
             assert cv2.imwrite(str(root / folder / f"{i}.png"), image)
     return root
+
+
+def write_small_defocus_weights(folder: Path) -> Path:
+    """A small random defocus-map estimator (random head: a varied map), as a real weights file."""
+    from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
+    from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
+    from fdikp_cli.defocus.weights import save_defocus_weights
+
+    torch.manual_seed(0)
+    model = DefocusMapNet(EstimatorConfig(widths=(4, 8, 8)))
+    torch.nn.init.normal_(model.head.weight, std=2.0)
+    return save_defocus_weights(model, KernelBank(KernelBankConfig(max_radius=30)), folder / "map.safetensors",
+                                {"purpose": "tests"})

@@ -12,22 +12,16 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fdikp_cli.cli.app import app
-from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
-from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
 from fdikp_cli.defocus.maps import MIN_LEGEND_WIDTH, estimate_radius_map, read_radius_png
-from fdikp_cli.defocus.weights import load_defocus_weights, save_defocus_weights
+from fdikp_cli.defocus.weights import load_defocus_weights
+from tests.conftest import write_small_defocus_weights
 
 RNG = np.random.default_rng(5)
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small random estimator with a varied map (random head), as a real weights file."""
-    torch.manual_seed(0)
-    model = DefocusMapNet(EstimatorConfig(widths=(4, 8, 8)))
-    torch.nn.init.normal_(model.head.weight, std=2.0)
-    path = tmp_path_factory.mktemp("weights") / "map.safetensors"
-    return save_defocus_weights(model, KernelBank(KernelBankConfig(max_radius=30)), path, {"purpose": "tests"})
+    return write_small_defocus_weights(tmp_path_factory.mktemp("weights"))
 
 
 def _photo(path: Path, h: int = 40, w: int = 56) -> np.ndarray:

@@ -13,21 +13,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fdikp_cli.cli.app import app
-from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
-from fdikp_cli.defocus.kernel_bank import KernelBank, KernelBankConfig
-from fdikp_cli.defocus.weights import save_defocus_weights
+from tests.conftest import write_small_defocus_weights
 
 RNG = np.random.default_rng(11)
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small random estimator (random head: a varied map), as a real weights file."""
-    torch.manual_seed(0)
-    model = DefocusMapNet(EstimatorConfig(widths=(4, 8, 8)))
-    torch.nn.init.normal_(model.head.weight, std=2.0)
-    path = tmp_path_factory.mktemp("weights") / "map.safetensors"
-    return save_defocus_weights(model, KernelBank(KernelBankConfig(max_radius=30)), path, {"purpose": "tests"})
+    return write_small_defocus_weights(tmp_path_factory.mktemp("weights"))
 
 
 def _photo(path: Path, h: int, w: int) -> None:
