@@ -16,7 +16,7 @@ from fdikp_cli.weights import load_state_extending
 
 SMALL = {"widths": (8, 8), "level_blocks": (1, 1), "attention_heads": 2, "predictor_channels": 8}
 EXTENDED = {"spectrum_reference_size": 64, "dilation_source": "defocus_map", "stage_carry": True,
-            "deconvolution_skip": True}
+            "deconvolution_skip": True, "coefficient_guidance": True}
 
 
 def test_extension_fields_default_to_the_form_of_older_weights() -> None:
@@ -27,6 +27,8 @@ def test_extension_fields_default_to_the_form_of_older_weights() -> None:
         FDIKPConfig(dilation_source="depth")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="needs pac"):
         FDIKPConfig(dilation_source="defocus_map", pac=False)
+    with pytest.raises(ConfigError, match="coefficient_guidance"):
+        FDIKPConfig(coefficient_guidance=True)
 
 
 def test_amplitude_with_a_reference_size_does_not_grow_with_the_image() -> None:
@@ -101,9 +103,10 @@ def test_zero_gates_and_slope_reproduce_the_model_without_the_extension() -> Non
     x = torch.rand(2, 3, 64, 64)  # 64² = the reference size: the spectra are the raw ones
     with torch.no_grad():
         torch.testing.assert_close(extended(x)[-1], plain(x)[-1], rtol=1e-4, atol=1e-4)
-        extended.deconvolution_gate.fill_(0.5)
-        extended.carry_gate.fill_(0.5)
-        assert float((extended(x)[-1] - plain(x)[-1]).abs().mean()) > 1e-3
+        for opened in (extended.deconvolution_gate, extended.carry_gate, extended.radius_to_coefficients.bias):
+            opened.fill_(0.5)  # each path, opened alone, changes the output
+            assert float((extended(x)[-1] - plain(x)[-1]).abs().mean()) > 1e-3
+            opened.fill_(0.0)
 
 
 def test_with_the_deconvolution_gate_open_the_output_depends_on_the_guided_dilation() -> None:
@@ -140,6 +143,22 @@ def test_gates_get_their_own_learning_rate_and_the_estimator_none() -> None:
     model = FDIKP(FDIKPConfig(**SMALL, **EXTENDED))
     groups = parameter_groups(model, 20.0)
     assert [g["lr_scale"] for g in groups] == [1.0, 20.0]
-    assert len(groups[1]["params"]) == 4
+    assert len(groups[1]["params"]) == 6  # 2 gates, slope, offset, the radius conv's weight and bias
     estimator = {id(p) for p in model.blur_guidance.estimator.parameters()}
     assert not estimator & {id(p) for g in groups for p in g["params"]}
+
+
+def test_coefficient_guidance_feeds_the_radius_to_the_coefficient_maps() -> None:
+    torch.manual_seed(6)
+    model = FDIKP(FDIKPConfig(**SMALL, **EXTENDED)).eval()
+    estimator = model.blur_guidance.estimator
+    torch.nn.init.zeros_(estimator.head.weight)
+    x = torch.rand(1, 3, 64, 64)
+    coefficient_maps = []
+    for bias in (-3.0, 3.0):  # a small and a large constant radius
+        torch.nn.init.constant_(estimator.head.bias, bias)
+        with torch.no_grad():
+            model.radius_to_coefficients.weight.fill_(0.0)
+            model.radius_to_coefficients.weight[:, 0, 1, 1] = 1.0
+            coefficient_maps.append(model.forward_with_maps(x).maps[-1].coefficients)
+    assert float((coefficient_maps[1] - coefficient_maps[0]).abs().mean()) > 1e-4

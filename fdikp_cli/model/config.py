@@ -54,6 +54,9 @@ class FDIKPConfig:
     dilation_source: DilationSource = "photo"
     # Each stage adds gate * (upsampled correction of the stage before); gate learnt, starts at 0.
     stage_carry: bool = False
+    # The coefficient module's stem also gets the guidance radius (a zero-initialised conv): the
+    # coefficient maps can grow with the blur (needs the estimator, as dilation_source does).
+    coefficient_guidance: bool = False
     # The stage output adds gate * (mean deconvolution of x_s - x_s): a path that must pass
     # through the kernels and PAC; gate learnt, starts at 0.
     deconvolution_skip: bool = False
@@ -73,6 +76,8 @@ class FDIKPConfig:
             raise ConfigError(f"dilation_source must be 'photo' or 'defocus_map', got {self.dilation_source!r}")
         if self.dilation_source == "defocus_map" and not self.pac:
             raise ConfigError("dilation_source 'defocus_map' needs pac = true")
+        if self.coefficient_guidance and self.dilation_source != "defocus_map":
+            raise ConfigError("coefficient_guidance needs dilation_source 'defocus_map' (the estimator both use)")
         if self.spectrum_reference_size is not None and self.spectrum_reference_size < 1:
             raise ConfigError("spectrum_reference_size must be a positive number of px or null")
         if self.pac_max_dilation < 1.0:

@@ -49,9 +49,12 @@ class CoefficientModule(nn.Module):
         self.decoders = nn.ModuleList([_level(w, n, attention) for w, n in zip(widths[:-1], blocks[:-1])])
         self.apu = APU(widths[0], config.feature_channels)
 
-    def forward(self, x: torch.Tensor, state: HiddenState | None) -> tuple[torch.Tensor, HiddenState]:
+    def forward(self, x: torch.Tensor, state: HiddenState | None,
+                stem_extra: torch.Tensor | None = None) -> tuple[torch.Tensor, HiddenState]:
+        """stem_extra (B, w0, H, W): added to the stem's output before its ReLU (the blur guidance)."""
         skips = []
-        y = F.relu(self.stem(x))  # (B, w0, H, W)
+        stem = self.stem(x)
+        y = F.relu(stem if stem_extra is None else stem + stem_extra.to(stem.dtype))  # (B, w0, H, W)
         for level, encoder in enumerate(self.encoders):
             if level > 0:
                 y = F.relu(self.downs[level - 1](y))  # halve the resolution

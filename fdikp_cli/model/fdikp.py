@@ -32,6 +32,9 @@ class FDIKPOutput:
     maps: list[StageMaps] = field(default_factory=list)
 
 
+RADIUS_SCALE = 8.0  # px: the guidance radius enters the coefficient module as r / RADIUS_SCALE
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad the bottom and right so H and W are multiples; returns the original size.
 
@@ -68,6 +71,12 @@ class FDIKP(nn.Module):
         # Scalar gates of the two extra paths; zero: the model starts as it was without them.
         self.carry_gate = nn.Parameter(torch.zeros(())) if self.config.stage_carry else None
         self.deconvolution_gate = nn.Parameter(torch.zeros(())) if self.config.deconvolution_skip else None
+        self.radius_to_coefficients = None
+        if self.config.coefficient_guidance:
+            # Zero-initialised: the coefficient module starts as it was without the radius.
+            self.radius_to_coefficients = nn.Conv2d(1, self.config.widths[0], 3, padding=1)
+            nn.init.zeros_(self.radius_to_coefficients.weight)
+            nn.init.zeros_(self.radius_to_coefficients.bias)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.forward_with_maps(x, keep_maps=False).images
@@ -99,7 +108,11 @@ class FDIKP(nn.Module):
             # At the first stage the "previous output" is x_s itself: reuse, don't recompute.
             from_previous = from_input if previous is None else self.fikp(previous_up, dilation_logit)
             features = torch.cat([from_input.features, from_previous.features], dim=1)  # (B, 6N, ., .)
-            coefficients, state = self.coefficients(torch.cat([x_s, previous_up], dim=1), state)
+            stem_extra = None
+            if self.radius_to_coefficients is not None and stage_radius is not None:
+                # Radii of 0-30 px scaled to ~0-4, the range of the stem's other inputs' features.
+                stem_extra = self.radius_to_coefficients(stage_radius.to(x_s.dtype) / RADIUS_SCALE)
+            coefficients, state = self.coefficients(torch.cat([x_s, previous_up], dim=1), state, stem_extra)
             y_s = self.to_image(features * coefficients)  # (B, 3, Hp/f, Wp/f)
             if self.config.global_residual:
                 y_s = y_s + x_s

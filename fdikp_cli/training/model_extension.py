@@ -15,11 +15,13 @@ from torch import nn
 from fdikp_cli.errors import ConfigError
 from fdikp_cli.model import FDIKP, FDIKPConfig
 
-# Scalar parameters of the extension (they get optim.gate_lr_scale).
-GATE_PARAMETERS = ("carry_gate", "deconvolution_gate", "blur_guidance.slope", "blur_guidance.offset")
+# Parameters of the extension that start at zero (they get optim.gate_lr_scale).
+GATE_PARAMETERS = ("carry_gate", "deconvolution_gate", "blur_guidance.slope", "blur_guidance.offset",
+                   "radius_to_coefficients.weight", "radius_to_coefficients.bias")
 
 # The fields a run may change over an initialisation file: all start as the identity.
-EXTENSION_FIELDS = ("spectrum_reference_size", "dilation_source", "stage_carry", "deconvolution_skip")
+EXTENSION_FIELDS = ("spectrum_reference_size", "dilation_source", "stage_carry", "deconvolution_skip",
+                    "coefficient_guidance")
 
 
 def extended_config(stored: FDIKPConfig, overrides: dict, source: str) -> FDIKPConfig:

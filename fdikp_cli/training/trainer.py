@@ -84,7 +84,7 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     if mode in ("auto", "bf16"):
         return torch.bfloat16
     if device.type != "cuda":
-        raise ConfigError("--amp fp16 needs a CUDA device (use bf16 or off on CPU)")
+        raise ConfigError("--precision fp16 needs a CUDA device (use bf16 or fp32 on CPU)")
     return torch.float16
 
 
@@ -141,7 +141,7 @@ class Trainer:
             return found
         if latest_checkpoint(self.paths) is not None:
             raise ConfigError(f"{self.paths.root} already holds a training run: continue it with --resume auto, "
-                              "or choose another --out")
+                              "or choose another --output")
         return None
 
     def _build_model(self) -> None:
