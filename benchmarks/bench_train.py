@@ -79,7 +79,7 @@ def step_throughput(size: int, batch: int, steps: int, warmup: int) -> dict[str,
 
 
 def precision_ratio(size: int, batch: int, steps: int, warmup: int) -> dict[str, Any]:
-    """Training steps in fp32 and under bf16 autocast, as `fdikp train --amp bf16` runs them.
+    """Training steps in fp32 and under bf16 autocast, as `fdikp train --precision bf16` runs them.
 
     One model and optimizer per precision; the two alternate step by step (after `warmup` steps
     of each), so a change in machine load affects both alike and the ratio stays meaningful on

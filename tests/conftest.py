@@ -28,6 +28,16 @@ def shared() -> "type[shared_path]":
     return shared_path  # type: ignore[return-value]
 
 
+@pytest.fixture(autouse=True)
+def _no_checkout_lpips_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a checkout the CLI also finds the LPIPS weights in ../shared (a development convenience,
+    metrics/lpips_weights.py); a test names its weights (FDIKP_LPIPS_DIR, --lpips-dir) or tests
+    their absence, so that fallback stays off here (tests/test_cli_terminal.py tests it)."""
+    from fdikp_cli.metrics import lpips_weights
+
+    monkeypatch.setattr(lpips_weights, "checkout_lpips_dir", lambda: None)
+
+
 def write_blocky_pairs(root: Path, count: int, cells: int = 12, side: int = 48) -> Path:
     """`count` tiny training pairs under root/{target,source}: a blocky random scene (cells x cells
     colours, nearest-upscaled to side x side) and its 5x5 box blur. Same images for the same args."""
@@ -55,3 +65,13 @@ def write_small_defocus_weights(folder: Path) -> Path:
     torch.nn.init.normal_(model.head.weight, std=2.0)
     return save_defocus_weights(model, KernelBank(KernelBankConfig(max_radius=30)), folder / "map.safetensors",
                                 {"purpose": "tests"})
+
+
+def write_tiny_fdikp_weights(folder: Path) -> Path:
+    """A small FDIKP (random, but a real weights file) for tests about files, not quality."""
+    from fdikp_cli.model import FDIKP, FDIKPConfig
+    from fdikp_cli.weights import save_weights
+
+    torch.manual_seed(0)
+    tiny = FDIKPConfig(widths=(8, 16, 32), level_blocks=(1, 1, 1), bottleneck_res_blocks=1, predictor_channels=8)
+    return save_weights(FDIKP(tiny), folder / "tiny.safetensors", provenance={"purpose": "tests"})

@@ -20,7 +20,7 @@ from fdikp_cli.cli import synth as synth_cli
 from fdikp_cli.cli import train as train_cli
 from fdikp_cli.cli.app import app
 
-COMMANDS = ("deblur", "evaluate", "train", "export", "synth", "info")
+COMMANDS = ("deblur", "defocus-map", "evaluate", "train", "train-defocus-map", "export", "interpolate", "synth", "info")
 
 
 def _flat(text: str) -> str:
@@ -90,9 +90,9 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["evaluate", "DIR", "--target", "DIR", "--pair-by", "size", "--no-lpips"],
         ["evaluate", "DIR", "--target", "DIR", "--bit-depth", "12", "--no-lpips"],
         ["evaluate", "DIR", "--no-lpips"],
-        ["train", "--dataset", "imagenet", "--out", "DIR/run"],
-        ["train", "--set", "loss.nope=1", "--out", "DIR/run"],
-        ["train", "--crop", "100", "--out", "DIR/run"],
+        ["train", "--dataset", "imagenet", "--output", "DIR/run"],
+        ["train", "--set", "loss.nope=1", "--output", "DIR/run"],
+        ["train", "--crop", "100", "--output", "DIR/run"],
         ["export", "DIR", "-o", "DIR/x.safetensors", "--which", "newest"],
         ["synth", "DIR", "DIR/out", "--count", "0"],
         ["info", "--nope"],

@@ -15,6 +15,10 @@ from fdikp_cli import __version__
 from fdikp_cli.cli import defocus_map, deblur, evaluate, export, info, synth, train, train_defocus_map
 from fdikp_cli.cli.help_format import Command, Group
 
+# -h as well as --help, for the app and each command (set on each: a command keeps it when run
+# on its own, outside the group).
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="fdikp",
     help="Make defocused photographs sharp (FDIKP: Frequency-Driven Inverse Kernel Prediction).",
@@ -23,6 +27,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: see cli/help_format.py
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    context_settings=_CONTEXT,
 )
 
 
@@ -41,15 +46,15 @@ def _root(
     """fdikp: single-image defocus deblurring."""
 
 
-app.command("deblur", cls=Command)(deblur.deblur_command)
-app.command("defocus-map", cls=Command)(defocus_map.defocus_map_command)
-app.command("evaluate", cls=Command)(evaluate.evaluate_command)
-app.command("train", cls=Command)(train.train_command)
-app.command("train-defocus-map", cls=Command)(train_defocus_map.train_defocus_map_command)
-app.command("export", cls=Command)(export.export_command)
-app.command("interpolate", cls=Command)(export.interpolate_command)
-app.command("synth", cls=Command)(synth.synth_command)
-app.command("info", cls=Command)(info.info_command)
+app.command("deblur", cls=Command, context_settings=_CONTEXT)(deblur.deblur_command)
+app.command("defocus-map", cls=Command, context_settings=_CONTEXT)(defocus_map.defocus_map_command)
+app.command("evaluate", cls=Command, context_settings=_CONTEXT)(evaluate.evaluate_command)
+app.command("train", cls=Command, context_settings=_CONTEXT)(train.train_command)
+app.command("train-defocus-map", cls=Command, context_settings=_CONTEXT)(train_defocus_map.train_defocus_map_command)
+app.command("export", cls=Command, context_settings=_CONTEXT)(export.export_command)
+app.command("interpolate", cls=Command, context_settings=_CONTEXT)(export.interpolate_command)
+app.command("synth", cls=Command, context_settings=_CONTEXT)(synth.synth_command)
+app.command("info", cls=Command, context_settings=_CONTEXT)(info.info_command)
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ from rich.markup import escape
 from fdikp_cli.cli.errors import cli_errors, err_console
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from fdikp_cli.inference.batch import BatchSummary, FileResult
 
 # Defaults repeated here so the module needs no torch import; tests/test_deblur_cli.py checks
@@ -25,23 +27,27 @@ _FULL_TABLE_ROWS = 50  # longer batches list only what went wrong
 
 class _ConsoleReporter:
     """Progress bars with the time remaining, for the batch (files) and the current image
-    (tiles); one line per file; messages (stderr). Counts what finished, for Ctrl-C's hint."""
+    (tiles), on a terminal only; one line per file; messages (stderr). Counts what finished, for
+    Ctrl-C's hint."""
 
     def __init__(self, console: Console, quiet: bool, prefix: str) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from fdikp_cli.cli.eta import RemainingColumn
 
         self.console, self.quiet, self.prefix = console, quiet, escape(prefix)
         self.position = (0, 0)  # (files finished, files to run) of the batch's work
+        self.batch_started = False
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             TextColumn("eta"),
-            TimeRemainingColumn(),
+            RemainingColumn(),  # a time from the first finished file (or tile) on
             console=console,
             transient=True,
-            disable=quiet,
+            disable=quiet or not console.is_terminal,  # a pipe or log gets the lines, not bars (nor a blank line)
             speed_estimate_period=3600.0,  # photos take minutes each on a CPU: keep every sample
         )
         self.batch = self.progress.add_task(self.prefix + "batch", total=None, visible=False, detail="")
@@ -63,6 +69,9 @@ class _ConsoleReporter:
     def file_started(self, index: int, total: int, source: Path) -> None:
         self.position = (index, total)
         if total > 1:
+            if not self.batch_started:  # the batch's clock starts at its first file, not at the model's loading
+                self.progress.reset(self.batch)
+                self.batch_started = True
             self.progress.update(self.batch, total=total, completed=index, visible=True, detail=f"{index}/{total} files")
         description = self.prefix + escape(f"[{index + 1}/{total}] {source.name}")  # prefix: escaped once
         self.progress.reset(self.task, description=description, total=None, completed=0, visible=True,
@@ -83,28 +92,47 @@ class _ConsoleReporter:
                 self._line(f"{self.prefix}  [yellow]note:[/] {escape(note)}")
 
 
-def _print_summary(summary: "BatchSummary", prefix: str) -> None:
+def _summary_table(rows: "list[FileResult]", prefix: str, width: int) -> "Table":
+    """The batch as a table for a terminal `width` characters wide: paths and reasons on as many
+    lines as they need, broken only after a separator ("/tmp/shoot/" over "IMG_0001.jpg"), never
+    inside a file name (fdikp_cli.table_layout)."""
     from rich.table import Table
 
+    from fdikp_cli.table_layout import (WORD_LIMIT, break_at_separators, fit_widths, longest_part, longest_word,
+                                        table_space)
+
+    headers = ("input", "result", "output / reason", "MP", "tiles", "s")
+    cells = []
+    for r in rows:
+        done = r.status == "done"
+        numbers = (f"{r.megapixels:.1f}", str(r.tiles), f"{r.seconds:.1f}") if done else ("", "", "")
+        cells.append((str(r.source), r.status, str(r.output) if done else r.reason, *numbers))
+    columns = list(zip(headers, *cells))
+    natural = [max(map(len, column)) for column in columns]
+    minimal = [max(map(longest_word, column)) for column in columns]  # numbers and words: never cut
+    for text_column in (0, 2):  # paths and reasons: broken after a separator
+        minimal[text_column] = min(max(map(longest_part, columns[text_column])), WORD_LIMIT)
+    widths = fit_widths(natural, minimal, table_space(width, len(headers)), [[0, 2]])
+    table = Table(title=escape(f"{prefix}fdikp deblur"), title_justify="left")
+    for index, header in enumerate(headers):
+        table.add_column(header, width=widths[index], no_wrap=True, justify="right" if index > 2 else "left")
+    style = {"done": "green", "skipped": "yellow", "failed": "red"}
+    for source, status, detail, *numbers in cells:
+        table.add_row(escape(break_at_separators(source, widths[0])), f"[{style[status]}]{status}[/]",
+                      escape(break_at_separators(detail, widths[2])), *numbers)
+    return table
+
+
+def _print_summary(summary: "BatchSummary", prefix: str) -> None:
+    """On a terminal, the table of the batch (its bars are gone by then), then the counts. Piped
+    or redirected, only the counts (stdout): each file's line on stderr already said what became
+    of it, and a result must not appear twice in a log."""
     rows = summary.results
     if len(rows) > _FULL_TABLE_ROWS:
         rows = [r for r in rows if r.status != "done"]
-    table = Table(title=escape(f"{prefix}fdikp deblur"), title_justify="left")
-    # Paths fold onto further lines rather than losing their ends (the file names) to "…".
-    table.add_column("input", overflow="fold")
-    table.add_column("result")
-    table.add_column("output / reason", overflow="fold")
-    for column in ("MP", "tiles", "s"):
-        table.add_column(column, justify="right")
-    style = {"done": "green", "skipped": "yellow", "failed": "red"}
-    for r in rows:
-        detail = str(r.output) if r.status == "done" else r.reason
-        done = r.status == "done"
-        numbers = (f"{r.megapixels:.1f}", str(r.tiles), f"{r.seconds:.1f}") if done else ("", "", "")
-        table.add_row(escape(str(r.source)), f"[{style[r.status]}]{r.status}[/]", escape(detail), *numbers)
     console = Console()
-    if rows:
-        console.print(table)
+    if rows and console.is_terminal:
+        console.print(_summary_table(rows, prefix, console.width))
     counts = f"{prefix}{len(summary.done)} done, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
     if summary.device and summary.done:
         counts += f" (on {summary.device}, {summary.precision})"
@@ -157,7 +185,7 @@ def deblur_command(
         help="auto (CPU: bf16 where the CPU has native bf16, else fp32; CUDA: bf16, else fp16), fp32, fp16 or bf16.",
     ),
     weights: Optional[Path] = typer.Option(
-        None, "--weights", metavar="FILE", help="Weights file (default: the shipped weights)."
+        None, "-w", "--weights", metavar="FILE", help="Weights file (default: the shipped weights)."
     ),
     model: Optional[str] = typer.Option(
         None, "--model", metavar="default|perceptual",

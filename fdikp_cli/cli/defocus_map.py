@@ -23,16 +23,16 @@ def defocus_map_command(
     overlay: bool = typer.Option(False, "--overlay", help="Also write NAME_radius_overlay.png: the colours over the photo."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave photos whose map exists (resume a batch)."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Look into subfolders of folder inputs."),
+    recursive: bool = typer.Option(False, "-r", "--recursive", help="Look into subfolders of folder inputs."),
     weights: Optional[Path] = typer.Option(
-        None, "--weights", metavar="FILE", help="Estimator weights (default: weights/defocus_map.safetensors)."
+        None, "-w", "--weights", metavar="FILE", help="Estimator weights (default: weights/defocus_map.safetensors)."
     ),
     work_side: int = typer.Option(
         _WORK_SIDE, "--work-side", min=16, metavar="PX",
         help="Larger photos are estimated at this long side (the training scale); radii stay in photo px.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document (stdout) instead of lines."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the JSON."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only failures and the JSON."),
 ) -> None:
     """Where each photo is out of focus, and by how much: blur radius in px per pixel.
 

@@ -8,10 +8,11 @@ Two modes:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, TypeVar
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from fdikp_cli.cli.aliases import renamed
 from fdikp_cli.cli.deblur import _OVERLAP, _TONE_LOCK
 from fdikp_cli.cli.errors import cli_errors, err_console
 from fdikp_cli.errors import ConfigError
@@ -19,24 +20,13 @@ from fdikp_cli.errors import ConfigError
 if TYPE_CHECKING:
     from fdikp_cli.evaluation import EvaluationReport
 
-T = TypeVar("T")
-
-
-def _renamed(old_name: str, old_value: T | None, name: str, value: T, default: T) -> T:
-    """The value of an option given under its new name or its old (hidden) one, not both."""
-    if old_value is None:
-        return value
-    if value != default:
-        raise ConfigError(f"{old_name} is the old name of {name}: give one of them")
-    return old_value
-
 
 def _check_destinations(json_path: Path | None, csv_path: Path | None, save_outputs: Path | None) -> None:
     """Refuse a report file or output folder that cannot be written before anything is loaded
     or scored (an OutputWriteError: exit 1, as for any file that cannot be written)."""
     from fdikp_cli.evaluation.report import check_file_writable, check_folder_writable
 
-    for option, path in (("--json", json_path), ("--csv", csv_path)):
+    for option, path in (("--json-file", json_path), ("--csv-file", csv_path)):
         if path is not None:
             check_file_writable(path, option)
     if save_outputs is not None:
@@ -44,17 +34,27 @@ def _check_destinations(json_path: Path | None, csv_path: Path | None, save_outp
 
 
 def _show_report(report: "EvaluationReport", no_lpips: bool) -> None:
-    """The tables on stdout; notes, warnings and the pairs not scored on stderr."""
+    """The tables on stdout (one line instead when no image was scored); notes, warnings and the
+    pairs not scored on stderr, each message on one line. On a terminal the tables fit its width
+    without breaking a name; in a pipe or file, which has no width, they take their natural one."""
     from rich.console import Console
     from rich.markup import escape
 
     from fdikp_cli.evaluation.report import image_table, summary_table
 
     console = Console()
-    console.print(image_table(report))
-    console.print(summary_table(report))
-    console.print(f"[bold]protocol {report.protocol}[/], {report.bit_depth}-bit: {report.protocol_description}", highlight=False)
-    if report.tiling is not None:
+    if not report.images:
+        console.print("no images scored", highlight=False)
+    else:
+        tables = [image_table(report, console.width if console.is_terminal else None), summary_table(report)]
+        if not console.is_terminal:
+            wide = console.options.update_width(10_000)
+            console = Console(width=max(console.width, *(console.measure(t, options=wide).maximum for t in tables)))
+        for table in tables:
+            console.print(table)
+        console.print(f"[bold]protocol {report.protocol}[/], {report.bit_depth}-bit: {report.protocol_description}",
+                      highlight=False, soft_wrap=True)
+    if report.tiling is not None and report.images:
         mode = "whole images" if report.tiling["whole_image"] else f"tiles of {report.tiling['tile']} px"
         run = f", {report.model_run['device']}, {report.model_run['precision']}" if report.model_run else ""
         console.print(
@@ -63,9 +63,10 @@ def _show_report(report: "EvaluationReport", no_lpips: bool) -> None:
             soft_wrap=True,
         )
     if report.lpips_missing and not no_lpips:
-        err_console.print(f"[yellow]LPIPS not computed:[/] {escape(report.lpips_missing)}", highlight=False)
+        err_console.print(f"[yellow]LPIPS not computed:[/] {escape(report.lpips_missing)}", highlight=False,
+                          soft_wrap=True)
     for warning in report.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if report.unscored:
         total = len(report.images) + len(report.unscored)
         err_console.print(f"[red]not scored:[/] {len(report.unscored)} of {total} pairs", highlight=False)
@@ -99,7 +100,7 @@ def evaluate_command(
         None, "--data-root", metavar="DIR", help="The dataset's folder (with --dataset)."
     ),
     weights: Optional[Path] = typer.Option(
-        None, "--weights", metavar="FILE", help="Model weights (default: the shipped weights)."
+        None, "-w", "--weights", metavar="FILE", help="Model weights (default: the shipped weights)."
     ),
     model: Optional[str] = typer.Option(
         None, "--model", metavar="default|perceptual",
@@ -125,7 +126,8 @@ def evaluate_command(
     ),
     lpips_dir: Optional[Path] = typer.Option(
         None, "--lpips-dir", metavar="DIR",
-        help="Folder holding the LPIPS weights (then $FDIKP_LPIPS_DIR, ~/.cache/fdikp/lpips, a download).",
+        help="Folder holding the LPIPS weights (then $FDIKP_LPIPS_DIR, ~/.cache/fdikp/lpips, in a checkout "
+        "../shared/weights/lpips, a download).",
     ),
     old_lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", hidden=True),  # the name before 0.2
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS."),
@@ -141,10 +143,12 @@ def evaluate_command(
     labels_outdoor: Optional[Path] = typer.Option(
         None, "--labels-outdoor", metavar="FILE", help="Text file of outdoor image names."
     ),
-    json_path: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Write the report as JSON."),
+    json_path: Optional[Path] = typer.Option(None, "--json-file", metavar="FILE", help="Write the report as JSON."),
+    old_json_path: Optional[Path] = typer.Option(None, "--json", hidden=True),  # the name before 0.2
     csv_path: Optional[Path] = typer.Option(
-        None, "--csv", metavar="FILE", help="Write the per-image scores, means and gain as CSV."
+        None, "--csv-file", metavar="FILE", help="Write the per-image scores, means and gain as CSV."
     ),
+    old_csv_path: Optional[Path] = typer.Option(None, "--csv", hidden=True),  # the name before 0.2
     device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option(
         "auto",
@@ -170,12 +174,15 @@ def evaluate_command(
     note: list[str] = []  # what Ctrl-C kept, once the partial report is written
 
     with cli_errors(on_interrupt=lambda: note[0] if note else None):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        from fdikp_cli.cli.eta import RemainingColumn
         from fdikp_cli.evaluation import EvaluationInterrupted, EvaluationOptions, evaluate_dataset, evaluate_folders
 
-        tile_overlap = _renamed("--overlap", old_overlap, "--tile-overlap", tile_overlap, _OVERLAP)
-        lpips_dir = _renamed("--lpips-weights", old_lpips_weights, "--lpips-dir", lpips_dir, None)
+        tile_overlap = renamed("--overlap", old_overlap, "--tile-overlap", tile_overlap, _OVERLAP)
+        lpips_dir = renamed("--lpips-weights", old_lpips_weights, "--lpips-dir", lpips_dir)
+        json_path = renamed("--json", old_json_path, "--json-file", json_path)
+        csv_path = renamed("--csv", old_csv_path, "--csv-file", csv_path)
         folder_mode = pred_dir is not None
         if folder_mode == (dataset is not None):
             raise ConfigError("give either PRED_DIR with --target, or --dataset with --data-root")
@@ -207,7 +214,8 @@ def evaluate_command(
         interrupted: EvaluationInterrupted | None = None
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), console=err_console, transient=True,
+            RemainingColumn(), console=err_console, transient=True,
+            disable=not err_console.is_terminal,  # no bar, nor the blank line it leaves, in a pipe or log
             speed_estimate_period=3600.0,  # a CPU may take minutes per image: keep every sample
         ) as bar:
             task = bar.add_task("evaluating", total=None)

@@ -11,9 +11,9 @@ from fdikp_cli.cli.errors import cli_errors, err_console
 
 
 def export_command(
-    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A training run folder (the --out of fdikp train)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A training run folder (the --output of fdikp train)."),
     output: Path = typer.Option(
-        ..., "--output", "-o", metavar="FILE", help="Weights file to write (.safetensors).", show_default=False
+        ..., "-o", "--output", metavar="FILE", help="Weights file to write (.safetensors).", show_default=False
     ),
     which: str = typer.Option(
         "auto", "--which", metavar="WHICH", help="auto (swa, else ema, else best, else last) | swa | ema | best | last."
@@ -40,7 +40,7 @@ def interpolate_command(
     alpha: float = typer.Option(..., "--alpha", min=0.0, max=1.0, metavar="X", help="Share of B: (1 - X) * A + X * B.",
                                 show_default=False),
     output: Path = typer.Option(
-        ..., "--output", "-o", metavar="FILE", help="Weights file to write (.safetensors).", show_default=False
+        ..., "-o", "--output", metavar="FILE", help="Weights file to write (.safetensors).", show_default=False
     ),
     fp16: bool = typer.Option(False, "--fp16", help="Store the tensors in float16 (half the file)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace FILE if it exists."),

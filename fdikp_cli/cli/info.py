@@ -53,7 +53,7 @@ def readable_lines(values: dict[str, Any], indent: int = 1) -> list[str]:
 
 def info_command(
     weights: Optional[Path] = typer.Option(
-        None, "--weights", "-w", metavar="FILE", help="Weights file (default: the shipped weights)."
+        None, "-w", "--weights", metavar="FILE", help="Weights file (default: the shipped weights)."
     ),
     model: Optional[str] = typer.Option(
         None, "--model", metavar="default|perceptual", help="Describe a shipped model instead of --weights."

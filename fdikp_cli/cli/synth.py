@@ -20,7 +20,7 @@ def synth_command(
     out_dir: Path = typer.Argument(
         ..., metavar="OUT_DIR", help="Output folder; gets source/, target/ and radius/.", show_default=False
     ),
-    count: int = typer.Option(..., "--count", "-n", min=1, metavar="N", help="Number of pairs to write.",
+    count: int = typer.Option(..., "-n", "--count", min=1, metavar="N", help="Number of pairs to write.",
                               show_default=False),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Random seed; the same seed gives the same pairs."),
     max_radius: float = typer.Option(

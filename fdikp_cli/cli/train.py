@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 import typer
 from rich.markup import escape
 
+from fdikp_cli.cli.aliases import renamed
 from fdikp_cli.cli.errors import cli_errors, err_console
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ _RUN = {"val_every": 1000, "checkpoint_every": 500, "log_every": 50, "workers": 
 _LR = "1e-4"
 _CROP = "384,512 (paper-dpdd), 256,512 (paper-lfdof)"
 _BATCH = "4,2"
+# --precision -> the config's run.amp, whose values (and so every saved config.toml) stay as they were.
+_PRECISIONS = {"auto": "auto", "bf16": "bf16", "fp16": "fp16", "fp32": "off", "off": "off"}
 
 _DATASET_HELP = (
     "Training data: KIND or a weighted mix KIND:WEIGHT,KIND:WEIGHT with KIND dpdd | lfdof | pairs | synthetic | sharp; "
@@ -28,7 +31,7 @@ _DATASET_HELP = (
     "KIND@ROOT:WEIGHT gives a component its own folder."
 )
 _RESUME_HELP = (
-    "'auto' (continue --out if it has a checkpoint, else start it) or a run folder / checkpoint. A resumed run "
+    "'auto' (continue --output if it has a checkpoint, else start it) or a run folder / checkpoint. A resumed run "
     "keeps its settings: options that differ from its config.toml are refused (except --max-steps, --device, "
     "--workers, --log-every and --checkpoint-every), see --allow-config-change."
 )
@@ -49,6 +52,17 @@ def _nested(pairs: dict[str, Any]) -> dict[str, Any]:
         section, key = dotted.split(".")
         nested.setdefault(section, {})[key] = str(value) if isinstance(value, Path) else value
     return nested
+
+
+def _amp_mode(precision: str | None) -> str | None:
+    """--precision as the config's run.amp: fp32 is stored as "off" ("off" is accepted as fp32)."""
+    from fdikp_cli.errors import ConfigError
+
+    if precision is None:
+        return None
+    if precision not in _PRECISIONS:
+        raise ConfigError(f"--precision must be auto, bf16, fp16 or fp32, got {precision!r}")
+    return _PRECISIONS[precision]
 
 
 def _check_dataset_spec(spec: str) -> None:
@@ -107,9 +121,10 @@ def train_command(
     val_max_images: Optional[int] = typer.Option(
         None, "--val-max-images", metavar="N", help=_default("Validate on the first N images.", "all")
     ),
-    out: Optional[Path] = typer.Option(
-        None, "--out", "-o", metavar="DIR", help=_default("Run folder (checkpoints, logs, best model).", _OUT)
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", metavar="DIR", help=_default("Run folder (checkpoints, logs, best model).", _OUT)
     ),
+    old_out: Optional[Path] = typer.Option(None, "--out", hidden=True),  # the name before 0.2
     preset: Optional[str] = typer.Option(
         None, "--preset", metavar="NAME",
         help=_default("The paper's schedule: paper-dpdd or paper-lfdof.", "paper-lfdof for --dataset lfdof, else paper-dpdd"),
@@ -176,14 +191,17 @@ def train_command(
         None, "--deterministic/--no-deterministic",
         help=_default("Deterministic algorithms only (slower on GPU).", "no-deterministic"),
     ),
-    amp: Optional[str] = typer.Option(
-        None, "--amp", metavar="MODE",
-        help=_default("Mixed precision: auto (bf16 on CUDA and on CPUs with native bf16) | bf16 | fp16 | off.", "auto"),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", metavar="PRECISION",
+        help=_default("Mixed precision: auto (bf16 on CUDA and on CPUs with native bf16, else fp32) | bf16 | "
+                      "fp16 (CUDA) | fp32.", "auto"),
     ),
+    old_amp: Optional[str] = typer.Option(None, "--amp", hidden=True),  # the name before 0.2; off = fp32
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Train without the LPIPS loss term (weight 0)."),
     lpips_dir: Optional[Path] = typer.Option(
         None, "--lpips-dir", metavar="DIR",
-        help=_default("Folder holding the LPIPS weights.", "$FDIKP_LPIPS_DIR, then ~/.cache/fdikp/lpips"),
+        help=_default("Folder holding the LPIPS weights.",
+                      "$FDIKP_LPIPS_DIR, then ~/.cache/fdikp/lpips, in a checkout ../shared/weights/lpips"),
     ),
     adversarial: Optional[float] = typer.Option(
         None, "--adversarial", metavar="WEIGHT",
@@ -205,10 +223,12 @@ def train_command(
         from fdikp_cli.training.config import StageOptions, load_model_overrides, resolve
         from fdikp_cli.training.trainer import resumed_config_file, train
 
+        output = renamed("--out", old_out, "--output", output)
+        amp = _amp_mode(renamed("--amp", old_amp, "--precision", precision))
         overrides = _nested({
             "data.dataset": dataset, "data.data_root": data_root, "data.sharp_dir": sharp_dir,
             "data.val_root": val_root, "data.val_crop": val_crop, "data.val_max_images": val_max_images,
-            "data.workers": workers, "run.out": out, "run.total_steps": steps, "run.max_steps": max_steps,
+            "data.workers": workers, "run.out": output, "run.total_steps": steps, "run.max_steps": max_steps,
             "run.val_every": val_every, "run.checkpoint_every": checkpoint_every, "run.log_every": log_every,
             "run.device": device, "run.seed": seed, "run.deterministic": deterministic, "run.amp": amp,
             "run.init_weights": init_weights, "loss.lpips_dir": lpips_dir, "loss.lpips": 0.0 if no_lpips else None,
@@ -218,7 +238,7 @@ def train_command(
             overrides["model"] = load_model_overrides(model_config)
         base = config_file
         if base is None and resume is not None:
-            base = resumed_config_file(Path(out or _OUT).expanduser(), resume)
+            base = resumed_config_file(Path(output or _OUT).expanduser(), resume)
             if base is not None:
                 err_console.print(escape(f"continuing with the configuration of {base}"), highlight=False)
         config = resolve(preset, base, overrides, list(assignments),

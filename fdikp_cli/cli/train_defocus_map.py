@@ -25,16 +25,20 @@ _REBLUR_WEIGHT = 50.0
 _SYNTHETIC_CROP = 128
 _REAL_CROP = 96
 _ESTIMATOR_WIDTHS = "12,24,32,48,64"
+_OUT = "runs/defocus_map"
 
 
 def train_defocus_map_command(
     sharp_dir: Optional[Path] = typer.Option(
         None, "--sharp-dir", metavar="DIR", help="Sharp photos for synthetic pairs with known blur radius."
     ),
-    real_root: Optional[Path] = typer.Option(
+    data_root: Optional[Path] = typer.Option(
         None, "--data-root", metavar="DIR", help="Real pairs (source/ blurred, target/ sharp) for the reblur loss."
     ),
-    out: Path = typer.Option(Path("runs/defocus_map"), "--out", metavar="DIR", help="Run folder."),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", metavar="DIR", help=f"Run folder.  [default: {_OUT}]"
+    ),
+    old_out: Optional[Path] = typer.Option(None, "--out", hidden=True),  # the name before 0.2
     steps: int = typer.Option(_STEPS, "--steps", min=1, metavar="N", help="Optimizer steps of the whole run."),
     max_steps: Optional[int] = typer.Option(
         None, "--max-steps", min=1, metavar="N", help="Stop this session after N steps (resume later).  [default: none]"
@@ -73,16 +77,33 @@ def train_defocus_map_command(
     ),
     seed: int = typer.Option(_SEED, "--seed", metavar="N", help="Seed of the weights and of every crop."),
     checkpoint_every: int = typer.Option(50, "--checkpoint-every", min=1, metavar="N", help="Save checkpoint.pt every N steps."),
-    fresh: bool = typer.Option(False, "--fresh", help="Start over even if --out holds a checkpoint."),
+    resume: Optional[str] = typer.Option(
+        None, "--resume", metavar="auto",
+        help="auto: continue --output if it has a checkpoint (same settings required), else start it; as "
+        "train --resume auto, but here also the default.  [default: auto]",
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over even if --output holds a checkpoint."),
 ) -> None:
     """Train the defocus-map estimator (radius in px per pixel) and its kernel bank.
 
-    Resumes --out when it holds a checkpoint (same settings required). Writes checkpoint.pt,
-    train_log.csv and, at the end, defocus_map.safetensors.
+    Resumes --output when it holds a checkpoint (same settings required): --resume auto is the
+    default here, unlike in train. Writes checkpoint.pt, train_log.csv and, at the end,
+    defocus_map.safetensors.
     """
+    from fdikp_cli.cli.aliases import renamed
     from fdikp_cli.cli.errors import cli_errors, err_console
+    from fdikp_cli.errors import ConfigError
 
-    with cli_errors(lambda: f"continue with the same command (it resumes {out})"):
+    out = Path(_OUT)  # until the options are read: the Ctrl-C hint names the run folder
+
+    again = "the same command without --fresh" if fresh else "the same command"
+    with cli_errors(lambda: f"continue with {again} (it resumes {out})"):
+        out = renamed("--out", old_out, "--output", output) or Path(_OUT)
+        if resume not in (None, "auto"):
+            raise ConfigError(f"--resume {resume}: train-defocus-map continues only its --output folder "
+                              "(--resume auto, the default)")
+        if fresh and resume is not None:
+            raise ConfigError("--fresh starts over: give it or --resume auto, not both")
         import torch
 
         from fdikp_cli.defocus.training import DefocusTrainConfig, lr_at, train_defocus_map
@@ -97,10 +118,10 @@ def train_defocus_map_command(
                                      param_hint="--estimator-widths") from None
         config = DefocusTrainConfig(
             sharp_dir=str(sharp_dir) if sharp_dir is not None and synthetic_batch else "",
-            real_root=str(real_root) if real_root is not None and real_batch else "",
+            real_root=str(data_root) if data_root is not None and real_batch else "",
             holdout=tuple(name for name in holdout.split(",") if name),
             steps=steps, synthetic_batch=synthetic_batch if sharp_dir is not None else 0,
-            real_batch=real_batch if real_root is not None else 0, lr=lr, seed=seed,
+            real_batch=real_batch if data_root is not None else 0, lr=lr, seed=seed,
             synthetic_crop=synthetic_crop, crop=real_crop, reblur_weight=reblur_weight,
             init_weights=str(init_weights) if init_weights is not None else "",
             estimator=EstimatorConfig(widths=widths),

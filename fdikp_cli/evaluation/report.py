@@ -282,18 +282,21 @@ def _fmt(metric: str, value: float | None, digits: int = 4) -> str:
     return f"{value:.2f}" if metric == "psnr" else f"{value:.{digits}f}"
 
 
-def image_table(report: EvaluationReport) -> Table:
-    """Per-image scores; with a baseline, the blurry input's score follows in parentheses."""
+def image_table(report: EvaluationReport, width: int | None = None) -> Table:
+    """Per-image scores; with a baseline, the blurry input's score follows in parentheses.
+
+    With `width` (a terminal's), the table fits it without breaking a name inside a word: the
+    numbers wrap at their spaces ("32.90" over "(23.61)") before a name takes a second line, and a
+    name is then broken only after a separator ("living_room_" over "window_0001";
+    fdikp_cli.table_layout). Without, every name stays on one line."""
     from rich.markup import escape
     from rich.table import Table
 
-    scored = f"{len(report.images)} images"
-    if report.partial:
-        scored = f"partial (interrupted): {len(report.images)} of {report.pairs_total} pairs scored"
-    table = Table(title=f"{scored}, protocol {report.protocol}, {report.bit_depth}-bit", show_lines=False)
-    table.add_column("image", overflow="fold")
-    for metric in report.metrics:
-        table.add_column(metric.upper() + (" (input)" if report.has_baseline else ""), justify="right")
+    from fdikp_cli.table_layout import (WORD_LIMIT, break_at_separators, fit_widths, longest_part, longest_word,
+                                        table_space)
+
+    headers = ["image"] + [metric.upper() + (" (input)" if report.has_baseline else "") for metric in report.metrics]
+    rows = []
     for result in report.images:
         cells = []
         for metric in report.metrics:
@@ -302,7 +305,25 @@ def image_table(report: EvaluationReport) -> Table:
             if result.baseline is not None:
                 text += f" ({_fmt(metric, getattr(result.baseline, metric), 3)})"
             cells.append(text)
-        table.add_row(escape(result.name), *cells)
+        rows.append([result.name, *cells])
+    widths: list[int | None] = [None] * len(headers)
+    if width is not None:
+        columns = list(zip(headers, *rows))
+        natural = [max(map(len, column)) for column in columns]
+        minimal = [min(max(map(longest_part, columns[0])), WORD_LIMIT)]
+        minimal += [max(map(longest_word, column)) for column in columns[1:]]
+        groups = [[0], list(range(1, len(headers)))]  # the names first, then the numbers
+        widths = list(fit_widths(natural, minimal, table_space(width, len(headers)), groups))
+
+    scored = f"{len(report.images)} images"
+    if report.partial:
+        scored = f"partial (interrupted): {len(report.images)} of {report.pairs_total} pairs scored"
+    table = Table(title=f"{scored}, protocol {report.protocol}, {report.bit_depth}-bit", show_lines=False)
+    table.add_column("image", no_wrap=True, width=widths[0])
+    for header, column_width in zip(headers[1:], widths[1:]):
+        table.add_column(header, justify="right", width=column_width)
+    for name, *cells in rows:
+        table.add_row(escape(break_at_separators(name, widths[0]) if widths[0] is not None else name), *cells)
     return table
 
 

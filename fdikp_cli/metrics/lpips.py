@@ -128,8 +128,9 @@ def load_lpips(
 ) -> LPIPS:
     """LPIPS with verified weights, frozen, on `device`.
 
-    Weights are searched in weights_dir, $FDIKP_LPIPS_DIR, then the user cache, and downloaded
-    into the cache when absent and `download` is True (see fdikp_cli.metrics.lpips_weights).
+    Weights are searched in weights_dir, $FDIKP_LPIPS_DIR, the user cache, then (in a source
+    checkout) ../shared/weights/lpips, and downloaded into the cache when absent and `download`
+    is True (see fdikp_cli.metrics.lpips_weights).
     Raises LpipsWeightsMissing, whose message says how to provide them.
     """
     weights = find_lpips_weights(weights_dir, download=download, fetcher=fetcher, cache_dir=cache_dir)

@@ -7,7 +7,7 @@ ReLU stages (torchvision `features` indices 1, 4, 7, 9, 10, 11, 12), unit-normal
 channels, squared difference, 1x1 linear heads without bias, spatial mean, sum over layers.
 
 Weights: nothing here is bundled. Two files, as their publishers distribute them, are looked
-for in the LPIPS folders (`--lpips-dir`, $FDIKP_LPIPS_DIR, the user cache) and verified by
+for in the LPIPS folders (`--lpips-dir`, $FDIKP_LPIPS_DIR, the user cache, a checkout's shared folder) and verified by
 their sha256 before use:
   - `squeezenet1_1-b8a52dc0.pth`: torchvision's ImageNet SqueezeNet 1.1;
   - `squeeze.pth`: the LPIPS v0.1 linear heads (PerceptualSimilarity, lpips/weights/v0.1/).

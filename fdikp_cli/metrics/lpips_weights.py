@@ -3,7 +3,9 @@
 Two safetensors files, looked for together in one folder, in this order:
   1. the folder passed by the caller (`--lpips-dir DIR`),
   2. $FDIKP_LPIPS_DIR,
-  3. the user cache: $XDG_CACHE_HOME/fdikp/lpips, by default ~/.cache/fdikp/lpips.
+  3. the user cache: $XDG_CACHE_HOME/fdikp/lpips, by default ~/.cache/fdikp/lpips,
+  4. in a source checkout only, the shared folder beside it that `make test` uses:
+     ../shared/weights/lpips (or $FDIKP_SHARED_DIR/weights/lpips), a development convenience.
 Where none holds both, they are downloaded from the official public URLs (torchvision's
 AlexNet, the LPIPS repository's alex.pth), converted from pickle (loaded with
 `torch.load(weights_only=True)`, which executes no code) and written into the cache.
@@ -36,6 +38,7 @@ from fdikp_cli.errors import LpipsWeightsMissing
 FEATURES_FILE = "alexnet_features_imagenet1k_v1.safetensors"
 HEADS_FILE = "lpips_v0.1_linear_heads.safetensors"
 ENV_VAR = "FDIKP_LPIPS_DIR"
+SHARED_ENV_VAR = "FDIKP_SHARED_DIR"  # the shared data folder of a checkout (as the tests read it)
 
 ALEXNET_CONV_INDICES = (0, 3, 6, 8, 10)  # torchvision alexnet.features indices of the conv layers
 FEATURE_KEYS = tuple(f"features.{i}.{part}" for i in ALEXNET_CONV_INDICES for part in ("weight", "bias"))
@@ -80,12 +83,27 @@ class LpipsWeights:
     features: dict[str, torch.Tensor]  # FEATURE_KEYS -> tensor (torchvision alexnet layout)
     heads: dict[str, torch.Tensor]  # HEAD_KEYS -> (1, C, 1, 1), non-negative
     directory: Path
-    origin: str  # "argument", "FDIKP_LPIPS_DIR", "cache" or "download"
+    origin: str  # "argument", "FDIKP_LPIPS_DIR", "cache", "checkout" or "download"
 
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "fdikp" / "lpips"
+
+
+def checkout_lpips_dir() -> Path | None:
+    """The LPIPS folder of the shared data beside a source checkout, where `make test` finds the
+    weights: $FDIKP_SHARED_DIR/weights/lpips, else ../shared/weights/lpips next to the repository.
+    None for an installed package (no pyproject.toml above it) or when the folder is absent."""
+    shared = os.environ.get(SHARED_ENV_VAR)
+    if shared:
+        folder = Path(shared).expanduser() / "weights" / "lpips"
+    else:
+        repository = Path(__file__).resolve().parents[2]  # metrics/ -> fdikp_cli/ -> the checkout
+        if not (repository / "pyproject.toml").is_file():
+            return None
+        folder = repository.parent / "shared" / "weights" / "lpips"
+    return folder if folder.is_dir() else None
 
 
 def candidate_dirs(weights_dir: str | Path | None = None, cache_dir: Path | None = None) -> list[tuple[str, Path]]:
@@ -97,6 +115,9 @@ def candidate_dirs(weights_dir: str | Path | None = None, cache_dir: Path | None
     if env:
         found.append((ENV_VAR, Path(env).expanduser()))
     found.append(("cache", cache_dir if cache_dir is not None else default_cache_dir()))
+    checkout = checkout_lpips_dir()
+    if checkout is not None:
+        found.append(("checkout", checkout))
     return found
 
 
@@ -219,13 +240,14 @@ def download_lpips_weights(cache_dir: Path | None = None, fetcher: Fetcher | Non
 
 
 def how_to_provide(searched: list[tuple[str, Path]], reason: str = "") -> str:
-    """The help message when no weights can be had."""
-    places = "; ".join(f"{where}: {path}" for where, path in searched)
-    text = (
-        f"LPIPS needs {FEATURES_FILE} and {HEADS_FILE} in one folder (looked in {places}). "
-        f"Pass --lpips-dir DIR or set {ENV_VAR}=DIR, or allow the one-time download into the cache"
-    )
-    return text + (f" ({reason})." if reason else ".")
+    """The help message when no weights can be had, one line: where they were looked for (and
+    why the download did not help), then how to provide them."""
+    labels = {"argument": "the folder given", ENV_VAR: f"${ENV_VAR}", "cache": "the cache",
+              "checkout": "the checkout's shared folder"}
+    places = ", ".join(f"{labels.get(where, where)} {path}" for where, path in searched)
+    why = f"; {reason}" if reason else ""
+    return (f"no LPIPS weights in {places}{why}; to provide them, put {FEATURES_FILE} and {HEADS_FILE} "
+            f"in a folder and pass --lpips-dir DIR or set {ENV_VAR}=DIR")
 
 
 def find_lpips_weights(
@@ -244,7 +266,7 @@ def find_lpips_weights(
             )
     if not download:
         raise LpipsWeightsMissing(how_to_provide(searched, "download disabled"))
-    cache = searched[-1][1]
+    cache = next(directory for origin, directory in searched if origin == "cache")
     try:
         download_lpips_weights(cache, fetcher)
     except LpipsWeightsMissing as exc:

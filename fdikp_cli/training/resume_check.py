@@ -108,7 +108,7 @@ def check_resume_config(run_dir: Path, wanted: TrainConfig, allow: bool = False)
         listed = "; ".join(change.describe() for change in changes)
         raise ConfigError(
             f"resuming {run_dir} with settings that differ from its config.toml: {listed}. A resumed run keeps "
-            "its settings: leave these options out, start a new run (another --out), or pass "
+            "its settings: leave these options out, start a new run (another --output), or pass "
             "--allow-config-change to change them (recorded in run.json)"
         )
     return changes

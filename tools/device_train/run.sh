@@ -31,18 +31,18 @@ INIT=pack/init.safetensors; [ -f "$INIT" ] || INIT=weights/fdikp_default.safeten
 start=$(date +%s)
 (nvidia-smi -L || true) 2>&1 | tee "$OUT/log.txt"
 recipe=(--dataset "$DATASET" --data-root pack/train --sharp-dir pack/train/target
-        --init-weights "$INIT" --crop "$CROP,$CROP" --batch-size "$BATCH,$BATCH" --lr "$LR" --no-lpips --amp bf16
+        --init-weights "$INIT" --crop "$CROP,$CROP" --batch-size "$BATCH,$BATCH" --lr "$LR" --no-lpips --precision bf16
         --device "$DEVICE" --workers "$WORKERS" --set data.pair_align=true --set data.pair_tone=true
         --set data.pair_align_crops=true --set 'data.pair_scale=[0.5,1.0]' --set stages.1.swa_every=10
         --val-every 1000000 --log-every 10 "${loss_args[@]}")
-python3 -m fdikp_cli train "${recipe[@]}" --out /tmp/fdikp_probe --stage-steps 30,3 --max-steps 30 \
+python3 -m fdikp_cli train "${recipe[@]}" -o /tmp/fdikp_probe --stage-steps 30,3 --max-steps 30 \
   --checkpoint-every 1000 2>&1 | tail -3 | tee -a "$OUT/log.txt"
 # Seconds per step from the probe's last logged window (the first one holds the warm-up).
 per_step=$(python3 -c "import csv; r=list(csv.DictReader(open('/tmp/fdikp_probe/train_log.csv'))); print(1/float(r[-1]['it_per_s']))")
 left=$(( BUDGET_S - ($(date +%s) - start) - 60 ))  # 60 s: start-up, SWA, export
 steps=$(python3 -c "print(max(20, int($left / $per_step / 1.1)))")
 echo "probe: $per_step s/step; $left s left: $steps steps (SWA over the last tenth)" | tee -a "$OUT/log.txt"
-timeout -s INT -k 30 "$left" python3 -m fdikp_cli train "${recipe[@]}" --out /tmp/fdikp_run \
+timeout -s INT -k 30 "$left" python3 -m fdikp_cli train "${recipe[@]}" -o /tmp/fdikp_run \
   --stage-steps "$((steps * 9 / 10)),$((steps / 10))" --checkpoint-every 200 2>&1 | tail -25 | tee -a "$OUT/log.txt"
 which=swa; [ -f /tmp/fdikp_run/swa.safetensors ] || which=last
 python3 -m fdikp_cli export /tmp/fdikp_run -o "$OUT/fdikp_gpu.safetensors" --which "$which" --fp16 --overwrite 2>&1 | tee -a "$OUT/log.txt"
