@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_deblur --part speed      # s/MP, 1024x683, --precision (auto)
     .venv/bin/python -m benchmarks.bench_deblur --part memory     # peak RSS, 24 MP photo, default tile
-    .venv/bin/python -m benchmarks.bench_deblur --part tiling     # PSNR tiled vs whole, DPDD val
+    .venv/bin/python -m benchmarks.bench_deblur --part tiling     # tiled vs whole, DPDD val
     .venv/bin/python -m benchmarks.bench_deblur --part precision --threads 1   # fp32 vs bf16, 256x256
     .venv/bin/python -m benchmarks.bench_deblur                   # all four
 
@@ -24,6 +24,10 @@ output, and how much each moves the PSNR against the sharp target. Then the peak
 of one whole forward at --precision-memory-side (default 512) in a child process per precision.
 Speed and memory use `--precision` (default auto: what `fdikp deblur` runs, bf16 on CPUs with
 native bf16); the tiling part runs in fp32.
+
+The tiling part reports per config `tiled_change_ratio` = mean |tiled - whole| / mean |whole -
+input| (issue 24's measure, target <= 0.15), with the tiles sharing the global context pass
+(`context` "whole", restore's default) or each on its own ("tile"): `--tiles 256:64,256:64:tile`.
 """
 
 from __future__ import annotations
@@ -163,24 +167,28 @@ def _memory_child(threads: int, megapixels: float, memory_tiles: int, precision:
     }))  # fmt: skip
 
 
-def bench_tiling(threads: int, images: int, configs: list[tuple[int | str, int]]) -> dict:
-    """PSNR of tiled vs whole outputs, and of each against the ground truth."""
+def bench_tiling(threads: int, images: int, configs: list[tuple[int | str, int, str]]) -> dict:
+    """Tiled vs whole outputs (PSNR, largest difference, the change ratio), and each against
+    the ground truth. A config is (tile, overlap, context): context "whole" (restore's default:
+    the tiles share one global context pass) or "tile" (each tile on its own)."""
     from fdikp_cli.inference.restore import DEFAULT_OVERLAP, restore_detailed
 
     loaded = _load(threads)
-    configs = [("auto", DEFAULT_OVERLAP), *configs]
+    configs = [("auto", DEFAULT_OVERLAP, "whole"), *configs]
     rows = []
     for source in sorted((VAL / "source").glob("*.png"))[:images]:
         blurry, sharp = _read_float(source), _read_float(VAL / "target" / source.name)
         whole = restore_detailed(loaded.model, blurry, tile=None).image
         whole_vs_gt = _psnr(whole, sharp)
         row = {"image": source.name, "whole_vs_gt_db": round(whole_vs_gt, 3), "configs": []}
-        for tile, overlap in configs:
+        for tile, overlap, context in configs:
             started = time.perf_counter()
-            tiled = restore_detailed(loaded.model, blurry, tile=tile, overlap=overlap, device="cpu")
+            tiled = restore_detailed(loaded.model, blurry, tile=tile, overlap=overlap, device="cpu", context=context)
             vs_gt = _psnr(tiled.image, sharp)
             row["configs"].append({
-                "tile": tile, "overlap": overlap, "tiles": tiled.tiles,
+                "tile": tile, "overlap": overlap, "context": context, "tiles": tiled.tiles,
+                # (h, w) of the global context pass (its time is in "seconds"); None: none ran
+                "context_size": list(tiled.context_size) if tiled.context_size else None,
                 "seconds": round(time.perf_counter() - started, 1),
                 # None: one tile, identical to the whole-image result
                 "tiled_vs_whole_db": None if tiled.tiles == 1 else round(_psnr(tiled.image, whole), 2),
@@ -291,6 +299,15 @@ def _status_kib(field: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
+def _tiling_config(text: str) -> tuple[int, int, str]:
+    """'256:64' or '256:64:tile' -> (256, 64, 'whole' or 'tile')."""
+    tile, overlap, *rest = text.split(":")
+    context = rest[0] if rest else "whole"
+    if context not in ("whole", "tile") or len(rest) > 1:
+        raise SystemExit(f"--tiles: {text!r} is not tile:overlap[:whole|tile]")
+    return int(tile), int(overlap), context
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["speed", "memory", "tiling", "precision", "all"], default="all")
@@ -301,7 +318,10 @@ def main() -> None:
         "--memory-tiles", type=int, default=2, help="tiles through the model in the memory run (0: all)"
     )
     parser.add_argument("--images", type=int, default=2, help="DPDD val images for the tiling part")
-    parser.add_argument("--tiles", default="512:64,512:128", help="extra tile:overlap pairs for the tiling part")
+    parser.add_argument(
+        "--tiles", default="512:64,512:128,256:64,256:64:tile",
+        help="tiling part: extra tile:overlap[:context] configs, context whole (default) or tile",
+    )
     parser.add_argument(
         "--precision", default="auto", help="speed and memory parts: auto (as fdikp deblur), fp32 or bf16"
     )
@@ -344,7 +364,7 @@ def main() -> None:
         results["memory_one_pass"] = small
         print(json.dumps({"memory_one_pass": small}), flush=True)
     if args.part in ("tiling", "all"):
-        configs = [(int(t), int(o)) for t, o in (pair.split(":") for pair in args.tiles.split(",") if pair)]
+        configs = [_tiling_config(text) for text in args.tiles.split(",") if text]
         results["tiling"] = bench_tiling(args.threads, args.images, configs)
         print(json.dumps({"tiling": results["tiling"]}), flush=True)
     if args.part in ("precision", "all"):

@@ -10,9 +10,10 @@ tile in a column one horizontal profile, that sum is separable too: the normalis
 vector times a column vector, never an (H, W) buffer.
 
 For a model that only looks at a neighbourhood smaller than the overlap, the blend equals
-the whole-image result exactly. FDIKP has global operations (FFT, global pooling, strip
-attention), so its tiled result differs from the whole-image one: large tiles keep that
-difference small (measured in benchmarks/bench_deblur.py).
+the whole-image result exactly. FDIKP also has global operations (predicted kernels, strip
+attention, spectral convolution): a tile alone would give them other inputs than the whole
+image, so restore() lets the tiles share one context pass (global_context.py); then its
+convolutional rest fits in the overlap. benchmarks/bench_deblur.py measures what remains.
 """
 
 from __future__ import annotations
