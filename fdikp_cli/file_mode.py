@@ -56,12 +56,13 @@ def folder_problem(folder: Path) -> str | None:
     return None
 
 
-def check_writable_folder(folder: Path) -> None:
+def check_writable_folder(folder: Path, what: str | None = None) -> None:
     """Raise OutputWriteError (exit 1) when no file can be written in `folder`: for commands
-    with one output folder or file (train, synth, export), asked before their work starts."""
+    with one output folder or file (train, synth, export, evaluate's reports), asked before
+    their work starts. `what` (e.g. "--save-outputs DIR") prefixes the message."""
     reason = folder_problem(folder)
     if reason is not None:
-        raise OutputWriteError(reason)
+        raise OutputWriteError(f"{what}: {reason}" if what else reason)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from fdikp_cli import __version__
 from fdikp_cli.errors import FdikpError, OutputWriteError
+from fdikp_cli.file_mode import check_writable_folder, folder_problem, replaced_atomically
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -241,17 +242,11 @@ class EvaluationReport:
 def check_folder_writable(folder: Path, option: str) -> None:
     """OutputWriteError when no file can be written in `folder` (made on demand). Asked before
     any scoring: a report or output that cannot be written must not cost the run first."""
-    from fdikp_cli.inference.output_check import folder_problem
-
-    problem = folder_problem(Path(folder))
-    if problem is not None:
-        raise OutputWriteError(f"{option} {folder}: {problem}")
+    check_writable_folder(Path(folder), f"{option} {folder}")
 
 
 def check_file_writable(path: Path, option: str) -> None:
     """OutputWriteError when the report file `path` cannot be written (see check_folder_writable)."""
-    from fdikp_cli.inference.output_check import folder_problem
-
     path = Path(path)
     if path.is_dir():
         raise OutputWriteError(f"{option} {path}: is a folder; give a file name")
@@ -265,7 +260,8 @@ def check_file_writable(path: Path, option: str) -> None:
 def _write_text(path: Path, text: str) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        with replaced_atomically(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise FdikpError(f"cannot write {path}: {exc}") from None
     return path
