@@ -19,8 +19,12 @@ from fdikp_cli.imageio.metadata import reset_exif_orientation
 RNG = np.random.default_rng(0)
 
 
+# Built once: the profile records its creation time, so two builds a second apart differ.
+SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
 def _srgb_icc() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return SRGB_ICC
 
 
 def _exif(orientation: int = 1) -> Image.Exif:

@@ -17,8 +17,12 @@ from fdikp_cli.imageio import write as write_module
 RNG = np.random.default_rng(1)
 
 
+# Built once: the profile records its creation time, so two builds a second apart differ.
+SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
 def _srgb_icc() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return SRGB_ICC
 
 
 def _exif_block() -> bytes:
