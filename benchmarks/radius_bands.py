@@ -27,7 +27,11 @@ the sharp one given the blurred one's exposure) is cut into 32 px blocks, and pe
 4. the full-resolution stage's PAC dilation map (`forward_with_maps(x).maps[-1].dilation_input`,
    from the same pass) is averaged per block: its Spearman rank correlation with the measured
    radius over textured blocks (all pairs pooled) and its mean per band; the same for the
-   blur-guidance radius (`maps[-1].radius`) of models that have one.
+   blur-guidance radius (`maps[-1].radius`) of models that have one;
+5. each stage's own gain (the issue's "measure each stage's own gain"), from the same pass: the
+   stage output y_s (clamped, no tone lock: the tone lock is a last-stage step) against the
+   target area-averaged to the stage's scale 1/f, and the input x_s = the blurred image averaged
+   the same way (what the stage was given), PSNR over whole images, mean over pairs.
 
 A model that deblurs should gain most in the middle bands; a dilation map that "follows blur"
 has a clearly positive Spearman correlation and rises from band to band.
@@ -238,6 +242,33 @@ class ModelRun:
     output: np.ndarray  # (H, W, 3) float32 in [0, 1], tone-locked as `fdikp evaluate` scores it
     dilation: torch.Tensor | None  # (1, 1, H, W) full-resolution PAC dilation map
     guidance: torch.Tensor | None  # (1, 1, H, W) blur-guidance radius, px (models with guidance)
+    stages: list[np.ndarray]  # per stage, coarsest first: (ceil(H/f), ceil(W/f), 3) clamped output
+
+
+def stage_view(image: np.ndarray, factor: int, multiple: int) -> np.ndarray:
+    """An (H, W, 3) image as a stage of scale 1/factor sees it: padded as the model pads its
+    input (`pad_to_multiple`), area-averaged by `factor`, cropped to (ceil(H/f), ceil(W/f))."""
+    from fdikp_cli.model.fdikp import pad_to_multiple
+
+    if factor == 1:
+        return image
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()  # (1, 3, H, W)
+    padded, (h, w) = pad_to_multiple(x, multiple)
+    pooled = F.avg_pool2d(padded, factor)[..., : -(-h // factor), : -(-w // factor)]
+    return pooled[0].permute(1, 2, 0).numpy()
+
+
+def stage_gains(stages: list[np.ndarray], blurred: np.ndarray, sharp: np.ndarray, multiple: int) -> list[dict]:
+    """Per stage (coarsest first): PSNR of its input x_s and of its output y_s against the
+    target at the stage's scale, and the difference (the stage's own gain)."""
+    rows = []
+    for s, output in enumerate(stages):
+        factor = 2 ** (len(stages) - 1 - s)
+        target = stage_view(sharp, factor, multiple).astype(np.float64)
+        psnr_in = psnr(stage_view(blurred, factor, multiple).astype(np.float64), target)
+        psnr_out = psnr(output.astype(np.float64), target)
+        rows.append({"scale": f"1/{factor}", "psnr_input": psnr_in, "psnr_output": psnr_out, "gain": psnr_out - psnr_in})
+    return rows
 
 
 @torch.no_grad()
@@ -260,7 +291,8 @@ def run_model(model: torch.nn.Module, image: np.ndarray, dtype: torch.dtype, ton
     def plain(m: torch.Tensor | None) -> torch.Tensor | None:
         return None if m is None else m.float()
 
-    return ModelRun(restored[0].permute(1, 2, 0).numpy(), plain(last.dilation_input), plain(last.radius))
+    stages = [y.float().clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy() for y in result.images]
+    return ModelRun(restored[0].permute(1, 2, 0).numpy(), plain(last.dilation_input), plain(last.radius), stages)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,10 +352,12 @@ def score_model(weights: str, pairs: list[PairBlocks], images: dict[str, tuple[n
     loaded = load_model(weights, allow_random=False)
     use_fast_memory_format(loaded.model, torch.device("cpu"), dtype)  # as fdikp evaluate does
     start = time.perf_counter()
-    out_mse, dilation, guidance, whole = [], [], [], []
+    out_mse, dilation, guidance, whole, per_stage = [], [], [], [], []
+    multiple = loaded.model.config.size_multiple
     for pair in pairs:
         x, y = images[pair.name]
         run = run_model(loaded.model, x, dtype, tone_lock)
+        per_stage.append(stage_gains(run.stages, x, y, multiple))
         out_mse.append(block_mse(run.output, y)[pair.textured])  # (N_pair,)
         whole.append(psnr(run.output.astype(np.float64), y))
         if run.dilation is not None:
@@ -341,6 +375,10 @@ def score_model(weights: str, pairs: list[PairBlocks], images: dict[str, tuple[n
         "gain_whole": float(np.mean(whole) - np.mean([p.psnr_input for p in pairs])),
         "spearman_dilation": None if dil is None else spearman(dil, radius),
         "spearman_guidance": None if guide is None else spearman(guide, radius),
+        "stages": [
+            {"scale": rows[0]["scale"], **{k: float(np.mean([r[k] for r in rows])) for k in ("psnr_input", "psnr_output", "gain")}}
+            for rows in zip(*per_stage)
+        ],
         "seconds": time.perf_counter() - start,
     }
 
@@ -441,6 +479,13 @@ def print_tables(report: dict) -> None:
         maps = [fmt(model[k]) if model[k] is not None else "-" for k in ("spearman_dilation", "spearman_guidance")]
         print(f"| {Path(model['weights']).name} | " + " | ".join(cells)
               + f" | {fmt(model['psnr_whole'])} ({fmt(model['gain_whole'], signed=True)}) | " + " | ".join(maps) + " |")
+    print("\n| each stage's own gain (whole images, mean over pairs; clamped, no tone lock) | "
+          + " | ".join(st["scale"] for st in report["models"][0]["stages"]) + " |")
+    print("|---|" + "---|" * len(report["models"][0]["stages"]))
+    for model in report["models"]:
+        print(f"| {Path(model['weights']).name} | " + " | ".join(
+            f"{fmt(st['psnr_input'])} -> {fmt(st['psnr_output'])} ({fmt(st['gain'], signed=True)})" for st in model["stages"])
+            + " |")
     for model in report["models"]:
         if "mean_dilation" not in model["bands"][0]:
             continue

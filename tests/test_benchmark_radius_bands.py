@@ -14,6 +14,8 @@ from benchmarks.radius_bands import (
     fit_block_radius,
     pooled_psnr,
     spearman,
+    stage_gains,
+    stage_view,
     texture_rms,
     textured_mask,
 )
@@ -75,3 +77,31 @@ def test_bands_and_pooled_psnr():
     # Pooling squared errors, not averaging PSNRs: blocks of MSE 1e-2 and 1e-4 pool to 5.05e-3.
     assert pooled_psnr(np.array([1e-2, 1e-4])) == pytest.approx(-10.0 * math.log10(5.05e-3))
     assert math.isnan(pooled_psnr(np.array([])))
+
+
+def test_stage_view_area_averages_like_the_model_and_keeps_ceil_size():
+    # 6 x 5 image, factor 2: the model reflect-pads to 8 x 8 (multiple 8) and averages 2x2 cells.
+    rng = np.random.default_rng(3)
+    image = rng.random((6, 5, 3)).astype(np.float32)
+    view = stage_view(image, 2, 8)
+    assert view.shape == (3, 3, 3)
+    # Cells fully inside the image: plain means of 2x2 pixels, computed by hand.
+    assert np.allclose(view[1, 1], image[2:4, 2:4].mean(axis=(0, 1)), atol=1e-6)
+    # The last column's cell holds column 4 and its reflection (column 3 of the padded image is
+    # mirrored at the edge: padded column 5 = image column 3).
+    assert np.allclose(view[0, 2], np.concatenate([image[0:2, 4], image[0:2, 3]]).mean(axis=0), atol=1e-6)
+    assert stage_view(image, 1, 8) is image
+
+
+def test_stage_gains_are_output_minus_input_psnr_at_each_scale():
+    rng = np.random.default_rng(4)
+    sharp = rng.random((16, 16, 3))
+    blurred = np.clip(sharp + 0.1, 0, 1)
+    # Stage outputs: the coarse one returns its input unchanged (gain 0), the fine one the target.
+    coarse = stage_view(blurred, 2, 8)
+    rows = stage_gains([coarse, np.clip(sharp + 0.05, 0, 1)], blurred, sharp, 8)
+    assert [r["scale"] for r in rows] == ["1/2", "1/1"]
+    assert rows[0]["gain"] == pytest.approx(0.0, abs=1e-9)
+    mse_in = np.mean((blurred - sharp) ** 2)
+    mse_out = np.mean((np.clip(sharp + 0.05, 0, 1) - sharp) ** 2)
+    assert rows[1]["gain"] == pytest.approx(10 * math.log10(mse_in / mse_out), abs=1e-6)

@@ -162,3 +162,44 @@ def test_coefficient_guidance_feeds_the_radius_to_the_coefficient_maps() -> None
             model.radius_to_coefficients.weight[:, 0, 1, 1] = 1.0
             coefficient_maps.append(model.forward_with_maps(x).maps[-1].coefficients)
     assert float((coefficient_maps[1] - coefficient_maps[0]).abs().mean()) > 1e-4
+
+
+def test_state_dilation_head_starts_silent_then_moves_the_dilation_of_stages_two_and_three() -> None:
+    torch.manual_seed(7)
+    plain = FDIKP(FDIKPConfig(**SMALL)).eval()
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model = FDIKP(FDIKPConfig(**SMALL, dilation_from_state=True)).eval()
+    assert load_state_extending(model, plain.state_dict()) == ["state_dilation.to_logit.bias",
+                                                               "state_dilation.to_logit.weight"]
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[-1], plain(x)[-1])
+        # A constant logit term b (weights 0, bias b): stage s >= 2 has D = 1 + 7 sigmoid(body(x_s) + b),
+        # computed here from the dilation module alone; stage 1 has no state before it and stays.
+        model.state_dilation.to_logit.bias.fill_(1.5)
+        maps = model.forward_with_maps(x).maps
+        plain_maps = plain.forward_with_maps(x).maps
+        torch.testing.assert_close(maps[0].dilation_input, plain_maps[0].dilation_input)
+        for s, factor in ((1, 2), (2, 1)):
+            x_s = torch.nn.functional.avg_pool2d(x, factor) if factor > 1 else x
+            expected = 1.0 + 7.0 * torch.sigmoid(model.fikp.dilation.body(x_s) + 1.5)
+            torch.testing.assert_close(maps[s].dilation_input, expected)
+
+
+def test_state_dilation_head_learns_from_the_loss_and_is_a_gate_parameter() -> None:
+    torch.manual_seed(8)
+    model = FDIKP(FDIKPConfig(**SMALL, dilation_from_state=True))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # a state and kernels that carry signal
+        model.state_dilation.to_logit.weight.zero_()
+        model.state_dilation.to_logit.bias.zero_()
+    model(torch.rand(1, 3, 64, 64))[-1].square().mean().backward()
+    # From zero, the gradient reaches the head's weights (through the next stage's PAC).
+    assert float(model.state_dilation.to_logit.weight.grad.abs().sum()) > 0
+    gate_params = {id(p) for p in parameter_groups(model, 20.0)[1]["params"]}
+    assert {id(p) for p in model.state_dilation.parameters()} == gate_params
+    with pytest.raises(ConfigError, match="dilation_from_state needs pac"):
+        FDIKPConfig(dilation_from_state=True, pac=False)

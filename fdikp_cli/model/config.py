@@ -60,6 +60,9 @@ class FDIKPConfig:
     # The stage output adds gate * (mean deconvolution of x_s - x_s): a path that must pass
     # through the kernels and PAC; gate learnt, starts at 0.
     deconvolution_skip: bool = False
+    # D's logit at stages 2+ also gets a zero-initialised conv of the recurrent state the coefficient
+    # module handed on (its multi-scale view of the photo): state_dilation.py.
+    dilation_from_state: bool = False
 
     def __post_init__(self) -> None:
         if self.kernel_size not in ALLOWED_KERNEL_SIZES:
@@ -76,6 +79,8 @@ class FDIKPConfig:
             raise ConfigError(f"dilation_source must be 'photo' or 'defocus_map', got {self.dilation_source!r}")
         if self.dilation_source == "defocus_map" and not self.pac:
             raise ConfigError("dilation_source 'defocus_map' needs pac = true")
+        if self.dilation_from_state and not self.pac:
+            raise ConfigError("dilation_from_state needs pac = true")
         if self.coefficient_guidance and self.dilation_source != "defocus_map":
             raise ConfigError("coefficient_guidance needs dilation_source 'defocus_map' (the estimator both use)")
         if self.spectrum_reference_size is not None and self.spectrum_reference_size < 1:

@@ -13,6 +13,7 @@ from fdikp_cli.model.blur_guidance import BlurGuidance
 from fdikp_cli.model.config import FDIKPConfig
 from fdikp_cli.model.dsrm import CoefficientModule
 from fdikp_cli.model.fikp import FIKP
+from fdikp_cli.model.state_dilation import StateDilationHead
 
 
 @dataclass
@@ -71,6 +72,7 @@ class FDIKP(nn.Module):
         # Scalar gates of the two extra paths; zero: the model starts as it was without them.
         self.carry_gate = nn.Parameter(torch.zeros(())) if self.config.stage_carry else None
         self.deconvolution_gate = nn.Parameter(torch.zeros(())) if self.config.deconvolution_skip else None
+        self.state_dilation = StateDilationHead(self.config.feature_channels) if self.config.dilation_from_state else None
         self.radius_to_coefficients = None
         if self.config.coefficient_guidance:
             # Zero-initialised: the coefficient module starts as it was without the radius.
@@ -104,6 +106,9 @@ class FDIKP(nn.Module):
             if self.blur_guidance is not None and radius is not None:
                 stage_radius = self.blur_guidance.stage_radius(radius, factor, tuple(x_s.shape[-2:]))
                 dilation_logit = self.blur_guidance.logit_term(stage_radius)  # (B, 1, Hp/f, Wp/f)
+            if self.state_dilation is not None and state is not None:
+                from_state = self.state_dilation(state[0], tuple(x_s.shape[-2:]))  # (B, 1, Hp/f, Wp/f)
+                dilation_logit = from_state if dilation_logit is None else dilation_logit + from_state
             from_input = self.fikp(x_s, dilation_logit)
             # At the first stage the "previous output" is x_s itself: reuse, don't recompute.
             from_previous = from_input if previous is None else self.fikp(previous_up, dilation_logit)
