@@ -37,11 +37,10 @@ recipe=(--dataset "$DATASET" --data-root pack/train --sharp-dir pack/train/targe
         --val-every 1000000 --log-every 10 "${loss_args[@]}")
 python3 -m fdikp_cli train "${recipe[@]}" -o /tmp/fdikp_probe --stage-steps 30,3 --max-steps 30 \
   --checkpoint-every 1000 2>&1 | tail -3 | tee -a "$OUT/log.txt"
-# Seconds per step from the probe's last logged window (the first one holds the warm-up).
-per_step=$(python3 -c "import csv; r=list(csv.DictReader(open('/tmp/fdikp_probe/train_log.csv'))); print(1/float(r[-1]['it_per_s']))")
 left=$(( BUDGET_S - ($(date +%s) - start) - 60 ))  # 60 s: start-up, SWA, export
-steps=$(python3 -c "print(max(20, int($left / $per_step / 1.1)))")
-echo "probe: $per_step s/step; $left s left: $steps steps (SWA over the last tenth)" | tee -a "$OUT/log.txt"
+source tools/device_train/probe.sh
+steps=$(fit_steps /tmp/fdikp_probe "$left" 2>>"$OUT/log.txt")
+echo "$steps steps (SWA over the last tenth)" | tee -a "$OUT/log.txt"
 timeout -s INT -k 30 "$left" python3 -m fdikp_cli train "${recipe[@]}" -o /tmp/fdikp_run \
   --stage-steps "$((steps * 9 / 10)),$((steps / 10))" --checkpoint-every 200 2>&1 | tail -25 | tee -a "$OUT/log.txt"
 which=swa; [ -f /tmp/fdikp_run/swa.safetensors ] || which=last
