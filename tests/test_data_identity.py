@@ -75,7 +75,7 @@ def test_trainer_validates_on_the_real_kind_when_sharp_is_listed_first(tmp_path:
     )
     trainer = Trainer(config)
     try:
-        assert trainer.val_set is not None and len(trainer.val_set) == 3
-        assert [s.name for s in trainer.stage_sources[0]] == ["sharp", "dpdd"]
+        assert trainer.data.val_set is not None and len(trainer.data.val_set) == 3
+        assert [s.name for s in trainer.data.stage_sources[0]] == ["sharp", "dpdd"]
     finally:
         trainer.close()

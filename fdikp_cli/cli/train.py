@@ -221,7 +221,8 @@ def train_command(
     with cli_errors():
         from fdikp_cli.file_mode import check_writable_folder
         from fdikp_cli.training.config import StageOptions, load_model_overrides, resolve
-        from fdikp_cli.training.trainer import resumed_config_file, train
+        from fdikp_cli.training.checkpoint import resumed_config_file
+        from fdikp_cli.training.trainer import train
 
         output = renamed("--out", old_out, "--output", output)
         amp = _amp_mode(renamed("--amp", old_amp, "--precision", precision))

@@ -117,6 +117,19 @@ def find_resume_checkpoint(resume: str, out: Path) -> tuple[Path, Path] | None:
     return weights, state
 
 
+def resumed_config_file(out: Path, resume: str | None) -> Path | None:
+    """The saved config.toml of the run being resumed, if any (it becomes the base config)."""
+    if resume is None:
+        return None
+    root = out if resume == "auto" else Path(resume).expanduser()
+    if root.is_file():
+        root = root.parent.parent  # RUN/checkpoints/step_N.pt -> RUN
+    path = RunPaths(root).config
+    if path.is_file() and (resume != "auto" or latest_checkpoint(RunPaths(root)) is not None):
+        return path
+    return None
+
+
 def save_checkpoint(paths: RunPaths, step: int, model: nn.Module, state: dict[str, Any],
                     provenance: dict[str, Any]) -> Path:
     """Write the weights and the training state of `step`, then point latest.json at them."""

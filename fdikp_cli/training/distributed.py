@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from fdikp_cli.errors import ConfigError, DeviceError
 
@@ -62,6 +63,17 @@ def init_distributed(device_name: str) -> DistInfo:
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return DistInfo(rank, world_size, local_rank, device)
+
+
+def wrap_ddp(model: nn.Module, info: DistInfo) -> nn.Module:
+    """The model as the training step calls it: under DistributedDataParallel (gradients
+    all-reduced in backward) when there are several processes, else the model itself."""
+    if not info.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [info.device.index] if info.device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
 
 
 def barrier(info: DistInfo) -> None:
