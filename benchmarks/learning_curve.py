@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import ImageDraw
 
 COLUMNS = ["run", "model", "step", "total_step", "hours", "psnr", "input_psnr", "psnr_gain", "detail_psnr",
            "detail_gain", "ssim", "lpips"]
@@ -62,6 +67,27 @@ def chain(runs: list[Path], before: list[dict[str, object]] | None = None) -> li
     return points
 
 
+def axes(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], x_range: tuple[float, float],
+         y_range: tuple[float, float], x_format: str = "{:.1f}") -> Callable[[float, float], tuple[float, float]]:
+    """A frame at box = (left, right, top, bottom) px, a grey line at y = 0 and six ticks per axis
+    (y as signed dB, x in `x_format`); returns the map from data (x, y) to pixels."""
+    left, right, top, bottom = box
+    (x_min, x_max), (y_min, y_max) = x_range, y_range
+
+    def xy(x: float, y: float) -> tuple[float, float]:
+        return (left + (right - left) * (x - x_min) / (x_max - x_min),
+                bottom - (bottom - top) * (y - y_min) / (y_max - y_min))
+
+    draw.rectangle([left, top, right, bottom], outline="black")
+    draw.line([xy(x_min, 0), xy(x_max, 0)], fill=(150, 150, 150))
+    for k in range(6):
+        y = y_min + (y_max - y_min) * k / 5
+        draw.text((5, xy(x_min, y)[1] - 6), f"{y:+.2f}", fill="black")
+        x = x_min + (x_max - x_min) * k / 5
+        draw.text((xy(x, y_min)[0] - 10, bottom + 5), x_format.format(x), fill="black")
+    return xy
+
+
 def plot(points: list[dict[str, object]], path: Path, width: int = 760, height: int = 380) -> None:
     """Two lines (PSNR gain, detail gain, dB) against hours, drawn with Pillow (no plotting library)."""
     from PIL import Image, ImageDraw
@@ -71,19 +97,7 @@ def plot(points: list[dict[str, object]], path: Path, width: int = 760, height: 
     left, right, top, bottom = 60, width - 20, 30, height - 45
     hours = [float(p["hours"]) for p in points]
     values = [float(p[k]) for p in points for k in ("psnr_gain", "detail_gain")] + [0.0]
-    x_max = max(hours + [0.1])
-    y_min, y_max = min(values) - 0.05, max(values) + 0.05
-
-    def xy(h: float, v: float) -> tuple[float, float]:
-        return (left + (right - left) * h / x_max, bottom - (bottom - top) * (v - y_min) / (y_max - y_min))
-
-    draw.rectangle([left, top, right, bottom], outline="black")
-    draw.line([xy(0, 0), xy(x_max, 0)], fill=(150, 150, 150))
-    for k in range(6):
-        v = y_min + (y_max - y_min) * k / 5
-        draw.text((5, xy(0, v)[1] - 6), f"{v:+.2f}", fill="black")
-        h = x_max * k / 5
-        draw.text((xy(h, y_min)[0] - 10, bottom + 5), f"{h:.1f}", fill="black")
+    xy = axes(draw, (left, right, top, bottom), (0.0, max(hours + [0.1])), (min(values) - 0.05, max(values) + 0.05))
     draw.text((left, bottom + 25), "hours of training (2 CPU cores); dB over the blurry input, val 512px crops",
               fill="black")
     for key, colour, label in (("psnr_gain", (30, 90, 200), "PSNR gain"), ("detail_gain", (200, 60, 30), "detail gain")):
