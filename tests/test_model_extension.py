@@ -19,6 +19,15 @@ EXTENDED = {"spectrum_reference_size": 64, "dilation_source": "defocus_map", "st
             "deconvolution_skip": True, "coefficient_guidance": True}
 
 
+def _trained_looking(model: FDIKP) -> FDIKP:
+    """Nudge every parameter off its initialisation (kernels, coefficients, zero-initialised
+    heads), so that every path carries signal. Returns the model."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
 def test_extension_fields_default_to_the_form_of_older_weights() -> None:
     config = FDIKPConfig()
     assert (config.spectrum_reference_size, config.dilation_source, config.stage_carry,
@@ -92,11 +101,7 @@ def test_guidance_radius_is_in_each_stage_s_pixels_and_feeds_the_dilation() -> N
 
 def test_zero_gates_and_slope_reproduce_the_model_without_the_extension() -> None:
     torch.manual_seed(4)
-    plain = FDIKP(FDIKPConfig(**SMALL)).eval()
-    # Trained-looking kernels and coefficients, so every path carries signal.
-    with torch.no_grad():
-        for p in plain.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+    plain = _trained_looking(FDIKP(FDIKPConfig(**SMALL)).eval())
     extended = FDIKP(FDIKPConfig(**SMALL, **EXTENDED)).eval()
     kept = load_state_extending(extended, plain.state_dict())
     assert "carry_gate" in kept and "blur_guidance.slope" in kept
@@ -166,10 +171,7 @@ def test_coefficient_guidance_feeds_the_radius_to_the_coefficient_maps() -> None
 
 def test_state_dilation_head_starts_silent_then_moves_the_dilation_of_stages_two_and_three() -> None:
     torch.manual_seed(7)
-    plain = FDIKP(FDIKPConfig(**SMALL)).eval()
-    with torch.no_grad():
-        for p in plain.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+    plain = _trained_looking(FDIKP(FDIKPConfig(**SMALL)).eval())
     model = FDIKP(FDIKPConfig(**SMALL, dilation_from_state=True)).eval()
     assert load_state_extending(model, plain.state_dict()) == ["state_dilation.to_logit.bias",
                                                                "state_dilation.to_logit.weight"]
@@ -190,10 +192,8 @@ def test_state_dilation_head_starts_silent_then_moves_the_dilation_of_stages_two
 
 def test_state_dilation_head_learns_from_the_loss_and_is_a_gate_parameter() -> None:
     torch.manual_seed(8)
-    model = FDIKP(FDIKPConfig(**SMALL, dilation_from_state=True))
+    model = _trained_looking(FDIKP(FDIKPConfig(**SMALL, dilation_from_state=True)))
     with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))  # a state and kernels that carry signal
         model.state_dilation.to_logit.weight.zero_()
         model.state_dilation.to_logit.bias.zero_()
     model(torch.rand(1, 3, 64, 64))[-1].square().mean().backward()
