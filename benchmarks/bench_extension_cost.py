@@ -1,5 +1,6 @@
 """What the blur-aware extension (issue 23) adds to a forward pass: the defocus-map estimator on
-the half-resolution input, the guidance term, the two gated paths, float32 PAC sums.
+the half-resolution input, the guidance term, the two gated paths, float32 PAC sums; and what the
+inverse-disc bank (`fdikp_cli/model/inverse_bank.py`) adds on top of it.
 
     nice -n 5 .venv/bin/python -m benchmarks.bench_extension_cost [--threads 1] [--repeats 3]
 
@@ -20,6 +21,8 @@ from fdikp_cli.model import FDIKP, FDIKPConfig
 
 EXTENSION = {"spectrum_reference_size": 256, "dilation_source": "defocus_map", "stage_carry": True,
              "deconvolution_skip": True}
+BANK = {"inverse_bank_radii": (1.5, 3.0, 5.0, 8.0, 12.0)}  # tools/recipes/inverse_bank_model.json
+BASELINE = "shipped form"  # the form the weights had when issue 23 was filed: its speed budget's unit
 
 
 def seconds(model: FDIKP, x: torch.Tensor) -> float:
@@ -36,7 +39,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    models = {"shipped form": FDIKP(FDIKPConfig()).eval(), "blur-aware": FDIKP(FDIKPConfig(**EXTENSION)).eval()}
+    models = {BASELINE: FDIKP(FDIKPConfig()).eval(), "blur-aware": FDIKP(FDIKPConfig(**EXTENSION)).eval(),
+              "+ inverse bank": FDIKP(FDIKPConfig(**EXTENSION, **BANK)).eval()}
     x = torch.rand(1, 3, 683, 1024)
     megapixels = x.shape[-2] * x.shape[-1] / 1e6
     for model in models.values():
@@ -48,8 +52,9 @@ def main() -> None:
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, value in medians.items():
         print(f"{name:>14}: {value:.2f} s/MP (runs: {', '.join(f'{t:.2f}' for t in times[name])})")
-    print(f"ratio blur-aware / shipped form: {medians['blur-aware'] / medians['shipped form']:.3f} "
-          f"({args.threads} thread(s), 1024x683, bf16)")
+    for name in list(models)[1:]:
+        print(f"ratio {name} / {BASELINE}: {medians[name] / medians[BASELINE]:.3f} "
+              f"({args.threads} thread(s), 1024x683, bf16)")
 
 
 if __name__ == "__main__":

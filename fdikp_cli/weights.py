@@ -201,7 +201,7 @@ def load_state_checked(model: nn.Module, state_dict: dict[str, torch.Tensor], so
 # Parts of FDIKP that a file written before them lacks, and which start from their own
 # initialisation (zero gates, the guidance's zero slope): see FDIKPConfig's later fields.
 EXTENSION_PREFIXES = ("blur_guidance.", "carry_gate", "deconvolution_gate", "radius_to_coefficients.",
-                      "state_dilation.")
+                      "state_dilation.", "inverse_bank.")
 
 
 def load_state_extending(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "weights") -> list[str]:

@@ -76,15 +76,24 @@ class SharedSpectrum:
 
         Shape: kernel (W, W), W odd, W // 2 <= reach -> (B, C, H, W_image).
         """
-        half = kernel.shape[-1] // 2
-        if kernel.dim() != 2 or kernel.shape[-2] != kernel.shape[-1] or kernel.shape[-1] % 2 == 0:
+        if kernel.dim() != 2:
             raise ValueError(f"expected a square kernel of odd width, got shape {tuple(kernel.shape)}")
+        return self.blur_stack(kernel[None])[:, 0]
+
+    def blur_stack(self, kernels: torch.Tensor) -> torch.Tensor:
+        """The image convolved with each of M kernels; differentiable in the image and the kernels.
+
+        Shape: kernels (M, W, W), W odd, W // 2 <= reach -> (B, M, C, H, W_image).
+        """
+        half = kernels.shape[-1] // 2
+        if kernels.dim() != 3 or kernels.shape[-2] != kernels.shape[-1] or kernels.shape[-1] % 2 == 0:
+            raise ValueError(f"expected square kernels of odd width, got shape {tuple(kernels.shape)}")
         if half > self.reach:
             raise ValueError(f"kernel half-width {half} exceeds the padding {self.reach}")
         size = (self.padded_height, self.padded_width)
-        # The kernel sits at the top-left corner of the padded grid, its centre at (half, half),
+        # Each kernel sits at the top-left corner of the padded grid, its centre at (half, half),
         # so the circular result is the centred one shifted by +half: crop from reach + half.
-        kernel_spectrum = torch.fft.rfft2(kernel.to(self.spectrum.real.dtype), s=size)  # (Hp, Wp // 2 + 1)
-        full = torch.fft.irfft2(self.spectrum * kernel_spectrum, s=size)  # (B, C, Hp, Wp)
+        kernel_spectra = torch.fft.rfft2(kernels.to(self.spectrum.real.dtype), s=size)  # (M, Hp, Wp // 2 + 1)
+        full = torch.fft.irfft2(self.spectrum[:, None] * kernel_spectra[None, :, None], s=size)  # (B, M, C, Hp, Wp)
         top = self.reach + half
         return full[..., top : top + self.height, top : top + self.width]

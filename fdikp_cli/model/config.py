@@ -63,6 +63,11 @@ class FDIKPConfig:
     # D's logit at stages 2+ also gets a zero-initialised conv of the recurrent state the coefficient
     # module handed on (its multi-scale view of the photo): state_dilation.py.
     dilation_from_state: bool = False
+    # Radii (stage px) of the inverse-disc bank's starting kernels; () = no bank. Each stage adds a
+    # zero-initialised head's reading of the M wide deconvolutions of its input: inverse_bank.py.
+    inverse_bank_radii: tuple[float, ...] = ()
+    # Taps per side of the bank's kernels (odd): the inverse of a 12 px disc rings ~4r wide.
+    inverse_bank_size: int = 47
 
     def __post_init__(self) -> None:
         if self.kernel_size not in ALLOWED_KERNEL_SIZES:
@@ -85,6 +90,10 @@ class FDIKPConfig:
             raise ConfigError("coefficient_guidance needs dilation_source 'defocus_map' (the estimator both use)")
         if self.spectrum_reference_size is not None and self.spectrum_reference_size < 1:
             raise ConfigError("spectrum_reference_size must be a positive number of px or null")
+        if any(not 0.0 < r <= 30.0 for r in self.inverse_bank_radii):
+            raise ConfigError(f"inverse_bank_radii must lie in (0, 30] px, got {self.inverse_bank_radii}")
+        if self.inverse_bank_size % 2 == 0 or not 3 <= self.inverse_bank_size <= 63:
+            raise ConfigError(f"inverse_bank_size must be odd, 3-63, got {self.inverse_bank_size}")
         if self.pac_max_dilation < 1.0:
             raise ConfigError("pac_max_dilation must be >= 1")
         if len(self.widths) < 2 or any(w <= 0 or w % self.attention_heads for w in self.widths):
@@ -121,7 +130,7 @@ class FDIKPConfig:
         if unknown:
             raise ConfigError(f"unknown model configuration keys: {', '.join(unknown)}")
         values = dict(values)
-        for key in ("widths", "level_blocks"):
+        for key in ("widths", "level_blocks", "inverse_bank_radii"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)

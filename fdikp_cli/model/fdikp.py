@@ -13,6 +13,7 @@ from fdikp_cli.model.blur_guidance import BlurGuidance
 from fdikp_cli.model.config import FDIKPConfig
 from fdikp_cli.model.dsrm import CoefficientModule
 from fdikp_cli.model.fikp import FIKP
+from fdikp_cli.model.inverse_bank import InverseDiscBank
 from fdikp_cli.model.state_dilation import StateDilationHead
 
 
@@ -73,6 +74,10 @@ class FDIKP(nn.Module):
         self.carry_gate = nn.Parameter(torch.zeros(())) if self.config.stage_carry else None
         self.deconvolution_gate = nn.Parameter(torch.zeros(())) if self.config.deconvolution_skip else None
         self.state_dilation = StateDilationHead(self.config.feature_channels) if self.config.dilation_from_state else None
+        self.inverse_bank = None
+        if self.config.inverse_bank_radii:
+            self.inverse_bank = InverseDiscBank(self.config.inverse_bank_radii, self.config.inverse_bank_size,
+                                                guided=self.blur_guidance is not None)
         self.radius_to_coefficients = None
         if self.config.coefficient_guidance:
             # Zero-initialised: the coefficient module starts as it was without the radius.
@@ -124,6 +129,8 @@ class FDIKP(nn.Module):
             if self.deconvolution_gate is not None:
                 deconvolved = from_input.features.unflatten(1, (-1, 3)).mean(dim=1)  # (B, 3, .): mean over kernels
                 y_s = y_s + self.deconvolution_gate * (deconvolved - x_s)
+            if self.inverse_bank is not None:
+                y_s = y_s + self.inverse_bank(x_s, stage_radius)
             if self.carry_gate is not None and correction is not None:
                 y_s = y_s + self.carry_gate * F.interpolate(correction, scale_factor=2.0, mode="bilinear",
                                                             align_corners=False)

@@ -18,11 +18,12 @@ from fdikp_cli.model import FDIKP, FDIKPConfig
 # Parameters of the extension that start at zero (they get optim.gate_lr_scale).
 GATE_PARAMETERS = ("carry_gate", "deconvolution_gate", "blur_guidance.slope", "blur_guidance.offset",
                    "radius_to_coefficients.weight", "radius_to_coefficients.bias",
-                   "state_dilation.to_logit.weight", "state_dilation.to_logit.bias")
+                   "state_dilation.to_logit.weight", "state_dilation.to_logit.bias",
+                   "inverse_bank.to_image.weight", "inverse_bank.to_image.bias")
 
 # The fields a run may change over an initialisation file: all start as the identity.
 EXTENSION_FIELDS = ("spectrum_reference_size", "dilation_source", "stage_carry", "deconvolution_skip",
-                    "coefficient_guidance", "dilation_from_state")
+                    "coefficient_guidance", "dilation_from_state", "inverse_bank_radii", "inverse_bank_size")
 
 
 def extended_config(stored: FDIKPConfig, overrides: dict, source: str) -> FDIKPConfig:
