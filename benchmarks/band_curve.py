@@ -1,7 +1,8 @@
 """One run's learning curve by blur radius: whole-val numbers and each band's gain per snapshot, as CSV and PNG.
 
     .venv/bin/python -m benchmarks.band_curve --run runs/blur1 --evals runs/evals --name blur1 \\
-        [--baseline runs/evals/shipped.json runs/radius_bands_default.json] --out weights/band_curve
+        [--baseline runs/evals/shipped.json runs/radius_bands_default.json] \\
+        [--baseline-label "run's start (round 7)"] --out weights/band_curve
 
 A scored snapshot is a pair of files in the evals folder: `{name}_s{STEP}.json`, written by
 `fdikp evaluate --json-file` (whole-image PSNR, SSIM and LPIPS of the output, `mean`, and of the
@@ -171,7 +172,8 @@ def _dashed(draw: ImageDraw.ImageDraw, x0: float, x1: float, y: float, fill: tup
         x += dash + gap
 
 
-def plot(scores: list[Score], path: Path, width: int = 900, height: int = 420) -> None:
+def plot(scores: list[Score], path: Path, width: int = 900, height: int = 420,
+         baseline_label: str = "baseline weights") -> None:
     """The gain of each band (coloured) and the whole-image PSNR gain (black) against step, a
     baseline Score as dashed lines of the same colours, a legend on the right with each line's
     last value; drawn with Pillow."""
@@ -210,7 +212,7 @@ def plot(scores: list[Score], path: Path, width: int = 900, height: int = 420) -
     if reference is not None:
         legend_y = top + 8 + 18 * len(series) + 6
         _dashed(draw, right + 12, right + 36, legend_y + 6, (90, 90, 90))
-        draw.text((right + 44, legend_y), "shipped weights", fill=(90, 90, 90))
+        draw.text((right + 44, legend_y), baseline_label, fill=(90, 90, 90))
     image.save(path)
 
 
@@ -221,6 +223,8 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="the snapshots' file prefix, e.g. blur1")
     parser.add_argument("--baseline", type=Path, nargs=2, default=None, metavar=("EVALUATE", "BANDS"),
                         help="the shipped weights' evaluate and radius_bands JSON: dashed reference lines")
+    parser.add_argument("--baseline-label", default="baseline weights",
+                        help="what the dashed lines are, for the legend (e.g. the run's start file)")
     parser.add_argument("--out", type=Path, default=Path("weights/band_curve"), help="OUT.csv and OUT.png")
     args = parser.parse_args()
     try:
@@ -235,7 +239,7 @@ def main() -> None:
         writer = csv.DictWriter(handle, fieldnames=columns(scores), restval="")
         writer.writeheader()
         writer.writerows(csv_row(s) for s in scores)
-    plot(scores, args.out.with_suffix(".png"))
+    plot(scores, args.out.with_suffix(".png"), baseline_label=args.baseline_label)
     print(f"{len(scores)} rows -> {args.out.with_suffix('.csv')}, {args.out.with_suffix('.png')}")
 
 
