@@ -22,6 +22,10 @@ from torch import nn
 
 from fdikp_cli.defocus.estimator import DefocusMapNet, EstimatorConfig
 
+# px: parts that read the guidance radius as a feature take r / RADIUS_SCALE (radii of 0-30 px
+# become ~0-4, the range of the other features they see).
+RADIUS_SCALE = 8.0
+
 
 class BlurGuidance(nn.Module):
     """Radius map of the padded input, and the dilation-logit term it adds at each stage.

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fdikp_cli.model.apu import HiddenState, upsample_state
-from fdikp_cli.model.blur_guidance import BlurGuidance
+from fdikp_cli.model.blur_guidance import RADIUS_SCALE, BlurGuidance
 from fdikp_cli.model.config import FDIKPConfig
 from fdikp_cli.model.dsrm import CoefficientModule
 from fdikp_cli.model.fikp import FIKP
@@ -32,9 +32,6 @@ class StageMaps:
 class FDIKPOutput:
     images: list[torch.Tensor]  # [y_quarter, y_half, y_full]
     maps: list[StageMaps] = field(default_factory=list)
-
-
-RADIUS_SCALE = 8.0  # px: the guidance radius enters the coefficient module as r / RADIUS_SCALE
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -3,9 +3,9 @@
 Why (issue 23, `benchmarks/part_ablation.py`): most of what FDIKP restores passes through its
 inverse kernels, but five 5x5 kernels per image, spread at most 8 px apart by PAC, cannot invert a
 10 px disc; on the same crops a per-block linear oracle gains +0.64 dB at 9x9 taps, +0.94 at 17x17
-and +1.08 at 25x25. The bank gives each stage M learnt kernels of S x S taps (47 by default, 3-63), started as
-regularised (Wiener) inverses of discs of radii r_1 .. r_M stage px, applied to the stage input
-through one shared spectrum. The head reads what each does to the input, and the guidance radius
+and +1.08 at 25x25. The bank gives each stage M learnt kernels of S x S taps (47 by default, 3-63),
+started as regularised (Wiener) inverses of discs of radii r_1 .. r_M stage px, applied to the stage
+input through one shared spectrum. The head reads what each does to the input, and the guidance radius
 where there is one, and adds its output to the stage's:
 
     y_s += Conv3x3(ReLU(Conv3x3([K_m * x_s - x_s]_m, r_s / 8)))      last conv zero-initialised
@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from fdikp_cli.defocus.fft_conv import SharedSpectrum
+from fdikp_cli.model.blur_guidance import RADIUS_SCALE
 from fdikp_cli.synth.psf import psf_kernel
 
-RADIUS_SCALE = 8.0  # px: the guidance radius enters the head as r / RADIUS_SCALE (as in fdikp.py)
 # Noise-to-signal ratio of the initial inverses. On a test card of sharp-edged squares, 1e-2 gains
 # more at one radius and loses at another (the crop cuts its long ringing); 3e-2 gains at each
 # (`tests/test_inverse_bank.py` checks one radius).
