@@ -117,6 +117,9 @@ class OptimConfig:
     # lr multiplier of the extension's scalar gates and guidance slope/offset: Adam moves a
     # parameter by ~lr per step whatever its gradient, and a gate has to travel ~0.1-1.
     gate_lr_scale: float = 1.0
+    # Parameter-name prefixes to train, all others frozen (fdikp_cli.training.frozen_parts);
+    # () trains the whole model.
+    train_only: tuple[str, ...] = ()
 
 
 @dataclass

@@ -61,6 +61,7 @@ from fdikp_cli.training.run_record import RunRecord, run_facts, with_config_chan
 from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, StepWindow, hardware_description
 from fdikp_cli.training.schedule import StagePlan, plan_at
 from fdikp_cli.training.stage_state import StageState
+from fdikp_cli.training.frozen_parts import freeze_all_but
 from fdikp_cli.training.swa_result import save_swa_weights, swa_run_entry
 from fdikp_cli.training.tensorboard_log import TensorBoardLog
 from fdikp_cli.training.train_result import TrainResult
@@ -88,6 +89,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
         self.model, self.model_config, self.init_info = initial_model(
             config, self.resume_from[0] if self.resume_from else None, self.device, self.amp)
+        freeze_all_but(self.model, config.optim.train_only)
         self.data = build_run_data(config, self.dist.world_size)
         self._build_loss()
         # Extra training parts (the adversarial critic): built before a checkpoint is loaded.
