@@ -41,6 +41,7 @@ from fdikp_cli.training.checkpoint_state import CheckpointedParts, resumed_step
 from fdikp_cli.training.config import TrainConfig, to_toml
 from fdikp_cli.training.determinism import set_determinism
 from fdikp_cli.training.distributed import barrier, init_distributed, shutdown, wrap_ddp
+from fdikp_cli.training.frozen_parts import freeze_all_but
 from fdikp_cli.training.hooks import StepContext, build_step_hooks
 from fdikp_cli.training.initial_model import initial_model
 from fdikp_cli.training.model_extension import parameter_groups
@@ -61,7 +62,6 @@ from fdikp_cli.training.run_record import RunRecord, run_facts, with_config_chan
 from fdikp_cli.training.runlog import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, StepWindow, hardware_description
 from fdikp_cli.training.schedule import StagePlan, plan_at
 from fdikp_cli.training.stage_state import StageState
-from fdikp_cli.training.frozen_parts import freeze_all_but
 from fdikp_cli.training.swa_result import save_swa_weights, swa_run_entry
 from fdikp_cli.training.tensorboard_log import TensorBoardLog
 from fdikp_cli.training.train_result import TrainResult
