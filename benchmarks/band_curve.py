@@ -24,7 +24,6 @@ whole-image PSNR gain, dB, against step).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import re
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.learning_curve import _rows, _wall_at, axes
+from benchmarks.learning_curve import _rows, _wall_at, axes, write_csv
 
 if TYPE_CHECKING:
     from PIL import ImageDraw
@@ -235,10 +234,7 @@ def main() -> None:
         print(note)
     if not any(s.run != BASELINE for s in scores):
         raise SystemExit(f"no scored snapshots {args.name}_s<STEP>.json with _bands.json in {args.evals}")
-    with open(args.out.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns(scores), restval="")
-        writer.writeheader()
-        writer.writerows(csv_row(s) for s in scores)
+    write_csv(args.out.with_suffix(".csv"), columns(scores), (csv_row(s) for s in scores))
     plot(scores, args.out.with_suffix(".png"), baseline_label=args.baseline_label)
     print(f"{len(scores)} rows -> {args.out.with_suffix('.csv')}, {args.out.with_suffix('.png')}")
 

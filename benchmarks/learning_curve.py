@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,14 @@ COLUMNS = ["run", "model", "step", "total_step", "hours", "psnr", "input_psnr", 
 def _rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, object]]) -> None:
+    """`rows` as CSV under the header `columns`; a key a row lacks is an empty cell."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _wall_at(train_rows: list[dict[str, str]], step: int) -> float:
@@ -123,10 +131,7 @@ def main() -> None:
     points = chain(args.runs, before)
     if not points:
         raise SystemExit("no validation rows with detail PSNR in these runs")
-    with open(args.out.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(points)
+    write_csv(args.out.with_suffix(".csv"), COLUMNS, points)
     plot(points, args.out.with_suffix(".png"))
     print(f"{len(points)} points -> {args.out.with_suffix('.csv')}, {args.out.with_suffix('.png')}")
 

@@ -20,7 +20,6 @@ differences inside it are noise, not results.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import re
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.band_curve import _dashed, _number
-from benchmarks.learning_curve import axes
+from benchmarks.learning_curve import axes, write_csv
 
 if TYPE_CHECKING:
     from PIL import ImageDraw
@@ -168,10 +167,7 @@ def main() -> None:
         if not points:
             raise SystemExit(f"scene_curve: no scored snapshots {name}_s<STEP>.json in {args.evals}")
     table = rows(arms)
-    with open(args.out.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(table)
+    write_csv(args.out.with_suffix(".csv"), COLUMNS, table)
     plot(arms, args.out.with_suffix(".png"))
     print(f"{len(table)} rows -> {args.out.with_suffix('.csv')}, {args.out.with_suffix('.png')}")
 

@@ -15,18 +15,14 @@ every later point; validations up to STEP are placed at their train_log wall tim
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.learning_curve import _rows, write_csv
+
 COLUMNS = ["width", "run", "step", "cpu_hours", "psnr", "detail_psnr", "input_psnr", "detail_gain", "ssim"]
 COLOURS = [(30, 90, 200), (200, 60, 30), (40, 150, 60), (120, 60, 160)]
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def cpu_seconds_at(steps: list[int], samples: list[tuple[int, float]], before: tuple[int, float],
@@ -116,10 +112,7 @@ def main() -> None:
         step, seconds = value.split(":")
         before[name] = (int(step), float(seconds))
     points = study(runs, args.samples, before)
-    with open(args.out.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(points)
+    write_csv(args.out.with_suffix(".csv"), COLUMNS, points)
     plot(points, args.out.with_suffix(".png"))
     for label in runs:
         mine = [p for p in points if p["width"] == label]
